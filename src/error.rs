@@ -1,0 +1,143 @@
+//! The one error type of the crate.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::event::ExpectedVersion;
+
+/// `Result` with [`Error`] as the error type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong in annals.
+///
+/// Bad input and damaged files name what and where; the library never panics on them.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system call failed.
+    Io {
+        /// What annals was doing, such as `"fdatasync"` or `"create segment"`.
+        op: &'static str,
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The error the operating system returned.
+        source: io::Error,
+    },
+    /// A file holds bytes that cannot be what annals wrote: a checksum mismatch, a length that
+    /// points outside its frame, a missing position. Nothing from the damaged region is returned.
+    Corrupt {
+        /// The damaged file.
+        file: PathBuf,
+        /// Byte offset in `file` of the damaged frame, record or header.
+        offset: u64,
+        /// What is wrong there.
+        reason: String,
+    },
+    /// The store directory is open already, in this process or another one.
+    Locked {
+        /// The store directory.
+        dir: PathBuf,
+    },
+    /// An argument breaks a rule of the API (empty stream name, event too large, ...).
+    InvalidInput(String),
+    /// The stream's last version is not what the append expected; nothing was written.
+    WrongExpectedVersion {
+        /// The stream appended to.
+        stream: String,
+        /// What the append expected.
+        expected: ExpectedVersion,
+        /// The stream's last version, `None` for a stream with no events.
+        actual: Option<u64>,
+    },
+    /// Some, but not all, events of an append carry ids that the stream already holds;
+    /// nothing was written.
+    DuplicateEvent {
+        /// The stream appended to.
+        stream: String,
+        /// The first id of the append that the stream already holds.
+        id: u128,
+    },
+    /// An earlier write or `fdatasync` failed, so the state of the log on disk is unknown.
+    /// The store refuses writes until it is closed and opened again, which recovers the log.
+    Poisoned {
+        /// The failure that poisoned the store.
+        cause: String,
+    },
+}
+
+impl Error {
+    /// An [`Error::Io`] for `op` on `path`.
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::Corrupt`] at `offset` of `file`.
+    pub(crate) fn corrupt(file: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> Self {
+        Error::Corrupt {
+            file: file.into(),
+            offset,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { op, path, source } => {
+                write!(f, "{op} failed on {}: {source}", path.display())
+            }
+            Error::Corrupt {
+                file,
+                offset,
+                reason,
+            } => write!(
+                f,
+                "corrupt data in {} at offset {offset}: {reason}",
+                file.display()
+            ),
+            Error::Locked { dir } => write!(
+                f,
+                "store {} is already open (in this process or another one)",
+                dir.display()
+            ),
+            Error::InvalidInput(msg) => write!(f, "invalid input: {msg}"),
+            Error::WrongExpectedVersion {
+                stream,
+                expected,
+                actual,
+            } => {
+                let actual = match actual {
+                    Some(v) => format!("last version {v}"),
+                    None => "no events".to_string(),
+                };
+                write!(
+                    f,
+                    "wrong expected version for stream {stream:?}: expected {expected}, stream has {actual}"
+                )
+            }
+            Error::DuplicateEvent { stream, id } => write!(
+                f,
+                "stream {stream:?} already holds event id {id:#034x}, but not every event of this append"
+            ),
+            Error::Poisoned { cause } => write!(
+                f,
+                "store refuses writes after an I/O failure ({cause}); close and reopen it to recover"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! # annals — an embedded event store
+//!
+//! annals is the log of an event-sourced application, linked into its process the way SQLite
+//! is: an append-only, crash-safe, checksummed log of events grouped into streams.
+//!
+//! ```
+//! use annals::{EventData, ExpectedVersion, Store};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path())?;
+//!
+//! // Append two events to a new stream, atomically and durably.
+//! let r = store.append("order-42", ExpectedVersion::NoStream, [
+//!     EventData::new("OrderPlaced", br#"{"total":12}"#.to_vec()),
+//!     EventData::new("ItemAdded", br#"{"sku":"A1"}"#.to_vec()).id(0x1234),
+//! ])?;
+//! assert_eq!((r.first_position, r.last_position), (0, 1));
+//! assert_eq!((r.first_version, r.last_version), (0, 1));
+//!
+//! // Appending with a stale expected version writes nothing.
+//! let stale = store.append("order-42", ExpectedVersion::Exact(0), [
+//!     EventData::new("OrderShipped", b"{}".to_vec()),
+//! ]);
+//! assert!(matches!(stale, Err(annals::Error::WrongExpectedVersion { actual: Some(1), .. })));
+//!
+//! // Replay everything in position order.
+//! let types: Vec<String> = store
+//!     .read_all(0)
+//!     .map(|ev| ev.map(|ev| ev.event_type().to_string()))
+//!     .collect::<annals::Result<_>>()?;
+//! assert_eq!(types, ["OrderPlaced", "ItemAdded"]);
+//! assert_eq!(store.stream_version("order-42"), Some(1));
+//! store.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Guarantees
+//!
+//! - One [`Store::append`] is one checksummed frame written by one `write`: after any crash
+//!   either all of its events are readable or none is.
+//! - Under [`Durability::Fsync`] (the default) an append returns after `fdatasync`: an
+//!   acknowledged append survives a crash or power failure.
+//! - Positions are dense over the store, versions dense per stream.
+//! - Opening cuts a torn tail (a write that never completed) and reports it in
+//!   [`Store::open_report`]; damage anywhere else is [`Error::Corrupt`] naming the file and
+//!   offset, never a panic and never wrong bytes returned as an event.
+//! - A store directory is open in at most one place at a time ([`Error::Locked`]); the OS lock
+//!   dies with the process, `kill -9` included.
+//!
+//! Segment files are mapped into memory for reading: another program that truncates or
+//! rewrites the files of an open store is not supported.
+//!
+//! The byte layout of every file is documented in [`format`].
+
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod dir;
+mod error;
+mod event;
+mod flush;
+pub mod format;
+mod index;
+mod options;
+mod read;
+mod recovery;
+mod segment;
+mod store;
+mod writer;
+
+pub use error::{Error, Result};
+pub use event::{AppendResult, EventData, ExpectedVersion, RecordedEvent};
+pub use options::{Durability, Options, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+pub use read::ReadAll;
+pub use recovery::{OpenReport, TailCut};
+pub use store::Store;

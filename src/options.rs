@@ -1,0 +1,138 @@
+//! [`Options`] for opening a store, and the [`Durability`] of appends.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::format::{FRAME_HEADER_LEN, MAX_FRAME_LEN, RECORD_HEADER_LEN};
+
+/// Smallest allowed segment size: 64 KiB.
+pub const MIN_SEGMENT_SIZE: u64 = 64 << 10;
+/// Largest allowed segment size: 1 GiB (record locations hold 32-bit offsets).
+pub const MAX_SEGMENT_SIZE: u64 = 1 << 30;
+
+/// When an append returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Durability {
+    /// After the bytes are on stable storage (`fdatasync`). The default.
+    #[default]
+    Fsync,
+    /// After the bytes reach the operating system; a background thread syncs at least every
+    /// [`Options::flush_interval`], and [`Store::sync`](crate::Store::sync) syncs at once.
+    /// A process crash loses nothing; a power failure may lose the last interval.
+    Buffered,
+}
+
+/// How to open a store. Built like a sentence:
+///
+/// ```
+/// use annals::{Durability, Options};
+/// use std::time::Duration;
+///
+/// let options = Options::default()
+///     .segment_size(64 << 20)
+///     .durability(Durability::Buffered)
+///     .flush_interval(Duration::from_millis(5));
+/// assert_eq!(options.get_segment_size(), 64 << 20);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    segment_size: u64,
+    durability: Durability,
+    flush_interval: Duration,
+    max_event_size: usize,
+    dedup_window: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            segment_size: 256 << 20,
+            durability: Durability::Fsync,
+            flush_interval: Duration::from_millis(10),
+            max_event_size: 16 << 20,
+            dedup_window: 1_000_000,
+        }
+    }
+}
+
+impl Options {
+    /// Bytes per segment file, from 64 KiB to 1 GiB (default 256 MiB). An append larger than
+    /// a segment gets a segment of its own.
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = bytes;
+        self
+    }
+
+    /// When appends return (default [`Durability::Fsync`]).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Longest time between background syncs under [`Durability::Buffered`] (default 10 ms).
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
+    /// Largest payload plus metadata of one event, in bytes (default 16 MiB, at most 512 MiB).
+    pub fn max_event_size(mut self, bytes: usize) -> Self {
+        self.max_event_size = bytes;
+        self
+    }
+
+    /// How many of the most recent events have their ids remembered for idempotent appends
+    /// (default 1,000,000).
+    pub fn dedup_window(mut self, events: u64) -> Self {
+        self.dedup_window = events;
+        self
+    }
+
+    /// The configured segment size.
+    pub fn get_segment_size(&self) -> u64 {
+        self.segment_size
+    }
+
+    /// The configured durability.
+    pub fn get_durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// The configured flush interval.
+    pub fn get_flush_interval(&self) -> Duration {
+        self.flush_interval
+    }
+
+    /// The configured largest event size.
+    pub fn get_max_event_size(&self) -> usize {
+        self.max_event_size
+    }
+
+    /// The configured dedup window.
+    pub fn get_dedup_window(&self) -> u64 {
+        self.dedup_window
+    }
+
+    /// Checks that every setting is in range.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&self.segment_size) {
+            return Err(Error::InvalidInput(format!(
+                "segment_size {} is outside {MIN_SEGMENT_SIZE}..={MAX_SEGMENT_SIZE} bytes",
+                self.segment_size
+            )));
+        }
+        let largest = MAX_FRAME_LEN / 2 - FRAME_HEADER_LEN - RECORD_HEADER_LEN;
+        if self.max_event_size == 0 || self.max_event_size > largest {
+            return Err(Error::InvalidInput(format!(
+                "max_event_size {} is outside 1..={largest} bytes",
+                self.max_event_size
+            )));
+        }
+        if self.flush_interval.is_zero() {
+            return Err(Error::InvalidInput(
+                "flush_interval must be longer than zero".into(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,191 @@
+//! One segment file: create it at full size, open and map it, write frames into it, cut a torn
+//! tail off it. The byte layout is in [`crate::format`].
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use crate::dir::{segment_file_name, sync_dir, tmp_file_name};
+use crate::error::{Error, Result};
+use crate::format::{SegmentHeader, SEGMENT_HEADER_LEN};
+
+/// An open segment file and a read-only map of all of it.
+///
+/// Bytes below the store's committed end never change while the segment is open (the writer
+/// only writes beyond it), which is what makes reading them through the map sound.
+#[derive(Debug)]
+pub struct Segment {
+    path: PathBuf,
+    header: SegmentHeader,
+    file: File,
+    map: Mmap,
+}
+
+impl Segment {
+    /// Creates the segment whose first position is `base_position`, `capacity` bytes long
+    /// (zeros after the header), durably: written under a temporary name, synced, renamed into
+    /// place, directory synced.
+    pub fn create(dir: &Path, base_position: u64, seq: u64, capacity: u64) -> Result<Self> {
+        let tmp = dir.join(tmp_file_name(base_position));
+        let path = dir.join(segment_file_name(base_position));
+        let header = SegmentHeader { base_position, seq };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| Error::io("create segment", &tmp, e))?;
+        file.write_all(&header.encode())
+            .and_then(|()| file.set_len(capacity.max(SEGMENT_HEADER_LEN as u64)))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::io("initialise segment", &tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| Error::io("rename segment into place", &path, e))?;
+        sync_dir(dir)?;
+        let map = map_file(&file, &path)?;
+        Ok(Segment {
+            path,
+            header,
+            file,
+            map,
+        })
+    }
+
+    /// Opens an existing segment file and checks its header against the base position its
+    /// name gives.
+    pub fn open(path: &Path, base_from_name: u64) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io("open segment", path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat segment", path, e))?
+            .len();
+        if len < SEGMENT_HEADER_LEN as u64 {
+            return Err(Error::corrupt(
+                path,
+                0,
+                format!("segment file of {len} bytes is shorter than its header"),
+            ));
+        }
+        let map = map_file(&file, path)?;
+        let header = SegmentHeader::decode(&map).map_err(|reason| Error::corrupt(path, 0, reason))?;
+        if header.base_position != base_from_name {
+            return Err(Error::corrupt(
+                path,
+                16,
+                format!(
+                    "header says base position {}, file name says {base_from_name}",
+                    header.base_position
+                ),
+            ));
+        }
+        Ok(Segment {
+            path: path.to_path_buf(),
+            header,
+            file,
+            map,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// First global position of the segment.
+    pub fn base_position(&self) -> u64 {
+        self.header.base_position
+    }
+
+    /// Ordinal of the segment.
+    pub fn seq(&self) -> u64 {
+        self.header.seq
+    }
+
+    /// The whole file as mapped, header included.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// Size of the file in bytes.
+    pub fn capacity(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Writes `bytes` at `offset` (beyond the committed end).
+    pub fn write_at(&self, offset: usize, bytes: &[u8]) -> Result<()> {
+        self.file
+            .write_all_at(bytes, offset as u64)
+            .map_err(|e| Error::io("write", &self.path, e))
+    }
+
+    /// `fdatasync`: the written bytes are on stable storage when it returns.
+    pub fn sync_data(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io("fdatasync", &self.path, e))
+    }
+
+    /// A second handle on the file, for syncing it from another thread.
+    pub fn file_handle(&self) -> Result<File> {
+        self.file
+            .try_clone()
+            .map_err(|e| Error::io("duplicate file handle", &self.path, e))
+    }
+
+    /// Zeros everything from `offset` to the end of the file (by truncating and re-extending
+    /// it), syncs, and returns the segment mapped anew. Used only while opening, before any
+    /// reader exists.
+    pub fn cut(self, offset: usize) -> Result<Self> {
+        let capacity = self.capacity() as u64;
+        let Segment {
+            path,
+            header,
+            file,
+            map,
+        } = self;
+        drop(map);
+        file.set_len(offset as u64)
+            .and_then(|()| file.set_len(capacity))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::io("cut torn tail", &path, e))?;
+        let map = map_file(&file, &path)?;
+        Ok(Segment {
+            path,
+            header,
+            file,
+            map,
+        })
+    }
+
+    /// Returns the segment grown to `capacity` bytes and mapped anew; the old value stays valid
+    /// for readers that hold it. Used for an append larger than an empty tail segment.
+    pub fn grow(&self, capacity: usize) -> Result<Self> {
+        let file = self.file_handle()?;
+        file.set_len(capacity as u64)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::io("grow segment", &self.path, e))?;
+        let map = map_file(&file, &self.path)?;
+        Ok(Segment {
+            path: self.path.clone(),
+            header: self.header,
+            file,
+            map,
+        })
+    }
+}
+
+fn map_file(file: &File, path: &Path) -> Result<Mmap> {
+    // SAFETY: the map is read-only and annals never changes bytes that a reader can reach: the
+    // writer only writes past the committed end, files are only cut while opening (before any
+    // reader exists), and the directory lock keeps other annals processes out. Another program
+    // that truncates or rewrites a segment of an open store breaks this; that is documented as
+    // unsupported in the crate docs.
+    unsafe { Mmap::map(file) }.map_err(|e| Error::io("map segment", path, e))
+}

@@ -1,0 +1,131 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use annals::format::{read_frame, SEGMENT_HEADER_LEN};
+use annals::{EventData, Options, RecordedEvent, Store};
+
+/// Options with the smallest segments, so a few hundred events span many segments.
+pub fn small_segments() -> Options {
+    Options::default().segment_size(annals::MIN_SEGMENT_SIZE)
+}
+
+/// A payload that says which event it is, of a length that varies with `n`.
+pub fn payload(stream: &str, n: u64) -> Vec<u8> {
+    let mut p = format!("{stream}/{n}/").into_bytes();
+    let len = 50 + (n * 37 % 900) as usize;
+    p.extend((0..len).map(|i| (i as u64 ^ n.wrapping_mul(31)) as u8));
+    p
+}
+
+/// The `n`-th event of the tests: every field set, all derived from `n`.
+pub fn event(stream: &str, n: u64) -> EventData {
+    EventData::new(format!("Type{}", n % 5), payload(stream, n))
+        .id(u128::from(n) << 64 | 0xfeed)
+        .metadata(format!("meta-{n}").into_bytes())
+        .timestamp(1_700_000_000_000_000 + n)
+}
+
+/// Checks that `ev` is exactly `event(stream, n)` at `position` and `version`.
+pub fn assert_event(ev: &RecordedEvent, stream: &str, n: u64, position: u64, version: u64) {
+    assert_eq!(ev.position(), position, "position of {ev:?}");
+    assert_eq!(ev.version(), version, "version of {ev:?}");
+    assert_eq!(ev.stream(), stream);
+    assert_eq!(ev.event_type(), format!("Type{}", n % 5));
+    assert_eq!(ev.payload(), payload(stream, n).as_slice());
+    assert_eq!(ev.metadata(), format!("meta-{n}").as_bytes());
+    assert_eq!(ev.id(), Some(u128::from(n) << 64 | 0xfeed));
+    assert_eq!(ev.timestamp(), 1_700_000_000_000_000 + n);
+}
+
+/// Every event of the store, panicking on a read error.
+pub fn read_everything(store: &Store) -> Vec<RecordedEvent> {
+    store
+        .read_all(0)
+        .collect::<annals::Result<Vec<_>>>()
+        .expect("read_all")
+}
+
+/// The segment files of a store, in order.
+pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// A frame found in a segment file: its offset, length, first position and event count.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameAt {
+    pub offset: usize,
+    pub len: usize,
+    pub first_position: u64,
+    pub count: u32,
+}
+
+/// The intact frames of a segment file, from its header to the first one that does not read.
+pub fn frames(path: &Path) -> Vec<FrameAt> {
+    let bytes = std::fs::read(path).expect("read segment");
+    let mut offset = SEGMENT_HEADER_LEN;
+    let mut out = Vec::new();
+    while let Ok(frame) = read_frame(&bytes[offset..]) {
+        out.push(FrameAt {
+            offset,
+            len: frame.bytes.len(),
+            first_position: frame.header.first_position,
+            count: frame.header.count,
+        });
+        offset += frame.bytes.len();
+    }
+    out
+}
+
+/// Overwrites bytes of a file at `offset`.
+pub fn overwrite(path: &Path, offset: usize, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open for damage");
+    f.write_all_at(bytes, offset as u64).expect("damage");
+    f.sync_all().expect("sync damage");
+}
+
+/// A small deterministic random generator (xorshift64*), seeded per test.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
+    /// A seed from the clock, printed so that a failing run can be repeated.
+    pub fn from_clock(test: &str) -> Self {
+        let seed = std::env::var("ANNALS_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        eprintln!("{test}: ANNALS_SEED={seed}");
+        Rng::new(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
