@@ -262,7 +262,9 @@ pub fn read_frame(data: &[u8]) -> Result<Frame<'_>, FrameFault> {
         });
     }
     if !(FRAME_HEADER_LEN + RECORD_HEADER_LEN..=MAX_FRAME_LEN).contains(&len) {
-        return Err(FrameFault::Invalid(format!("impossible frame length {len}")));
+        return Err(FrameFault::Invalid(format!(
+            "impossible frame length {len}"
+        )));
     }
     let bytes = &data[..len];
     let actual = frame_crc(bytes);
@@ -617,7 +619,14 @@ mod tests {
         for r in records {
             encode_record(&mut buf, r);
         }
-        finish_frame(&mut buf, start, records[0].position, 9, records.len() as u32, 0xABCD);
+        finish_frame(
+            &mut buf,
+            start,
+            records[0].position,
+            9,
+            records.len() as u32,
+            0xABCD,
+        );
         buf
     }
 

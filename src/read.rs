@@ -96,7 +96,11 @@ impl ReadAll {
         self.frame_start = offset;
     }
 
-    fn corrupt(&mut self, offset: usize, reason: impl Into<String>) -> Option<Result<RecordedEvent>> {
+    fn corrupt(
+        &mut self,
+        offset: usize,
+        reason: impl Into<String>,
+    ) -> Option<Result<RecordedEvent>> {
         self.done = true;
         let path = self.snapshot.segments[self.segment].path();
         Some(Err(Error::corrupt(path, offset as u64, reason)))

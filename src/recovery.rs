@@ -104,7 +104,9 @@ pub(crate) fn recover(dir: &Path, segment_size: u64) -> Result<Recovered> {
     let mut next_position = 0;
     let mut write_seq = 0;
     let bases: Vec<u64> = segments.iter().map(Segment::base_position).collect();
-    let tail = segments.pop().ok_or_else(|| Error::InvalidInput("no segment".into()))?;
+    let tail = segments
+        .pop()
+        .ok_or_else(|| Error::InvalidInput("no segment".into()))?;
     let mut opened = Vec::with_capacity(bases.len());
     for (segment, next_base) in segments.into_iter().zip(&bases[1..]) {
         let stop = scan(&segment, &mut next_position, &mut write_seq, &mut streams)?;
@@ -252,7 +254,9 @@ fn check_sealed_end(segment: &Segment, stop: &Stop, end: u64, next_base: u64) ->
         return Err(Error::corrupt(
             segment.path(),
             stop.offset as u64,
-            format!("sealed segment ends at position {end}, the next segment starts at {next_base}"),
+            format!(
+                "sealed segment ends at position {end}, the next segment starts at {next_base}"
+            ),
         ));
     }
     Ok(())

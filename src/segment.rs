@@ -74,7 +74,8 @@ impl Segment {
             ));
         }
         let map = map_file(&file, path)?;
-        let header = SegmentHeader::decode(&map).map_err(|reason| Error::corrupt(path, 0, reason))?;
+        let header =
+            SegmentHeader::decode(&map).map_err(|reason| Error::corrupt(path, 0, reason))?;
         if header.base_position != base_from_name {
             return Err(Error::corrupt(
                 path,

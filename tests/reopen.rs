@@ -93,16 +93,32 @@ fn an_append_larger_than_a_segment_gets_a_segment_of_its_own() {
     let big = vec![0xAB; 3 * annals::MIN_SEGMENT_SIZE as usize];
     // First into the empty first segment, then after a small event, then again.
     store
-        .append("big", ExpectedVersion::NoStream, [EventData::new("Big", big.clone())])
+        .append(
+            "big",
+            ExpectedVersion::NoStream,
+            [EventData::new("Big", big.clone())],
+        )
         .unwrap();
     store
-        .append("small", ExpectedVersion::Any, [EventData::new("Small", vec![1])])
+        .append(
+            "small",
+            ExpectedVersion::Any,
+            [EventData::new("Small", vec![1])],
+        )
         .unwrap();
     store
-        .append("big", ExpectedVersion::Exact(0), [EventData::new("Big", big.clone())])
+        .append(
+            "big",
+            ExpectedVersion::Exact(0),
+            [EventData::new("Big", big.clone())],
+        )
         .unwrap();
     store
-        .append("small", ExpectedVersion::Any, [EventData::new("Small", vec![2])])
+        .append(
+            "small",
+            ExpectedVersion::Any,
+            [EventData::new("Small", vec![2])],
+        )
         .unwrap();
     store.close().unwrap();
     let store = Store::open_with(dir.path(), small_segments()).unwrap();

@@ -1,0 +1,131 @@
+//! kill -9 while appending: every acknowledged append is present after reopen, and no part of
+//! an append is visible unless all of it is (invariants 1 and 2).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use annals::{EventData, ExpectedVersion, Options, Store};
+use common::child::spawn_self;
+use common::Rng;
+
+const CHILD_ENV: &str = "ANNALS_KILL9_CHILD";
+const TEST_NAME: &str = "kill_9_never_loses_an_acknowledged_append";
+
+fn options() -> Options {
+    Options::default().segment_size(annals::MIN_SEGMENT_SIZE)
+}
+
+/// The payload of event `index` of an append of `count` events with id `append`.
+fn payload(append: u64, index: u64, count: u64) -> Vec<u8> {
+    let mut p = Vec::with_capacity(200);
+    for v in [append, index, count] {
+        p.extend_from_slice(&v.to_le_bytes());
+    }
+    p.resize(200, (append ^ index) as u8);
+    p
+}
+
+fn parse(p: &[u8]) -> (u64, u64, u64) {
+    let word = |i: usize| u64::from_le_bytes(p[i * 8..i * 8 + 8].try_into().unwrap());
+    (word(0), word(1), word(2))
+}
+
+/// The child: appends batches of 1 to 5 events forever, printing each acknowledged append.
+fn child(dir: &str, cycle: u64) -> ! {
+    let store = Store::open_with(dir, options()).unwrap();
+    let mut rng = Rng::new(cycle + 1);
+    let mut out = std::io::stdout().lock();
+    // The harness has printed "test name ... " without a newline.
+    writeln!(out).unwrap();
+    for counter in 0.. {
+        let append = cycle << 32 | counter;
+        let count = 1 + rng.below(5);
+        let stream = format!("stream-{}", rng.below(10));
+        let events = (0..count).map(|i| EventData::new("Tick", payload(append, i, count)));
+        let r = store.append(&stream, ExpectedVersion::Any, events).unwrap();
+        writeln!(out, "ack {append} {} {count}", r.first_position).unwrap();
+        out.flush().unwrap();
+    }
+    unreachable!()
+}
+
+#[test]
+fn kill_9_never_loses_an_acknowledged_append() {
+    if let Ok(value) = std::env::var(CHILD_ENV) {
+        let (dir, cycle) = value.split_once('|').unwrap();
+        child(dir, cycle.parse().unwrap());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng::from_clock(TEST_NAME);
+    // append id -> (first position, count), for every acknowledged append
+    let mut acked: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for cycle in 0..6u64 {
+        let value = format!("{}|{cycle}", dir.path().display());
+        let (mut child, lines) = spawn_self(TEST_NAME, CHILD_ENV, &value);
+        // Let it get going, then kill it at a random moment.
+        let first = lines.recv_timeout(Duration::from_secs(60));
+        let kill_at = Instant::now() + Duration::from_millis(20 + rng.below(300));
+        let mut seen = first.into_iter().collect::<Vec<_>>();
+        while let Some(left) = kill_at.checked_duration_since(Instant::now()) {
+            match lines.recv_timeout(left) {
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        child.kill_9();
+        seen.extend(lines.try_iter());
+        let before = acked.len();
+        for line in seen.iter().filter_map(|l| l.strip_prefix("ack ")) {
+            let v: Vec<u64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+            acked.insert(v[0], (v[1], v[2]));
+        }
+        assert!(
+            acked.len() > before,
+            "cycle {cycle}: the child acknowledged nothing"
+        );
+
+        let store = Store::open_with(dir.path(), options()).unwrap();
+        // Group what is in the store by append.
+        let mut stored: BTreeMap<u64, Vec<(u64, u64, u64)>> = BTreeMap::new();
+        for (p, ev) in (0u64..).zip(store.read_all(0)) {
+            let ev = ev.unwrap();
+            assert_eq!(ev.position(), p, "positions are dense");
+            let (append, index, count) = parse(ev.payload());
+            assert_eq!(ev.payload(), payload(append, index, count).as_slice());
+            stored
+                .entry(append)
+                .or_default()
+                .push((ev.position(), index, count));
+        }
+        for (append, events) in &stored {
+            let count = events[0].2;
+            assert_eq!(
+                events.len() as u64,
+                count,
+                "append {append} is partial: {events:?}"
+            );
+            for (i, (pos, index, _)) in (0u64..).zip(events) {
+                assert_eq!(
+                    (*pos, *index),
+                    (events[0].0 + i, i),
+                    "append {append} is not contiguous"
+                );
+            }
+        }
+        for (append, (first, count)) in &acked {
+            let events = stored
+                .get(append)
+                .unwrap_or_else(|| panic!("cycle {cycle}: acknowledged append {append} lost"));
+            assert_eq!((events[0].0, events.len() as u64), (*first, *count));
+        }
+        eprintln!(
+            "cycle {cycle}: {} acknowledged, {} stored, cut: {:?}",
+            acked.len(),
+            stored.len(),
+            store.open_report().cut
+        );
+    }
+}
