@@ -50,7 +50,7 @@
 //! Segment files are mapped into memory for reading: another program that truncates or
 //! rewrites the files of an open store is not supported.
 //!
-//! The byte layout of every file is documented in [`format`].
+//! The byte layout of every file is documented in [`format`](mod@format).
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]

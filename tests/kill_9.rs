@@ -66,9 +66,11 @@ fn kill_9_never_loses_an_acknowledged_append() {
         let value = format!("{}|{cycle}", dir.path().display());
         let (mut child, lines) = spawn_self(TEST_NAME, CHILD_ENV, &value);
         // Let it get going, then kill it at a random moment.
-        let first = lines.recv_timeout(Duration::from_secs(60));
-        let kill_at = Instant::now() + Duration::from_millis(20 + rng.below(300));
-        let mut seen = first.into_iter().collect::<Vec<_>>();
+        let mut seen = Vec::new();
+        while !seen.iter().any(|l: &String| l.starts_with("ack ")) {
+            seen.push(lines.recv_timeout(Duration::from_secs(60)).unwrap());
+        }
+        let kill_at = Instant::now() + Duration::from_millis(rng.below(300));
         while let Some(left) = kill_at.checked_duration_since(Instant::now()) {
             match lines.recv_timeout(left) {
                 Ok(line) => seen.push(line),
