@@ -48,8 +48,8 @@ impl DirLock {
 }
 
 /// Lists the segment files of `dir` as `(base position, path)`, sorted by base, and deletes
-/// temporary files that a crash left behind (they were never renamed into place, so they hold
-/// nothing acknowledged).
+/// temporary files (`*.tmp`) that a crash left behind: they were never renamed into place, so
+/// they hold nothing acknowledged.
 pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let mut segments = Vec::new();
     let entries = fs::read_dir(dir).map_err(|e| Error::io("list store directory", dir, e))?;
@@ -59,7 +59,7 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        if name.ends_with(&format!(".{SEGMENT_EXT}.{TMP_EXT}")) {
+        if name.ends_with(&format!(".{TMP_EXT}")) {
             fs::remove_file(&path).map_err(|e| Error::io("remove temporary file", &path, e))?;
             continue;
         }

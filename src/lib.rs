@@ -55,6 +55,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod dedup;
 mod dir;
 mod error;
 mod event;
@@ -64,13 +65,17 @@ mod index;
 mod options;
 mod read;
 mod recovery;
+mod scan;
+mod seg_index;
 mod segment;
 mod store;
+mod stream_read;
 mod writer;
 
 pub use error::{Error, Result};
 pub use event::{AppendResult, EventData, ExpectedVersion, RecordedEvent};
 pub use options::{Durability, Options, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 pub use read::ReadAll;
-pub use recovery::{OpenReport, TailCut};
-pub use store::Store;
+pub use recovery::{IndexRebuild, OpenReport, TailCut};
+pub use store::{Stats, Store};
+pub use stream_read::{ReadStream, ReadStreamBackward};

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::format::{FRAME_HEADER_LEN, MAX_FRAME_LEN, RECORD_HEADER_LEN};
+use crate::index::{default_stream_hash, StreamHasher};
 
 /// Smallest allowed segment size: 64 KiB.
 pub const MIN_SEGMENT_SIZE: u64 = 64 << 10;
@@ -34,8 +35,9 @@ pub enum Durability {
 ///     .flush_interval(Duration::from_millis(5));
 /// assert_eq!(options.get_segment_size(), 64 << 20);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Options {
+    pub(crate) stream_hasher: StreamHasher,
     segment_size: u64,
     durability: Durability,
     flush_interval: Duration,
@@ -46,6 +48,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            stream_hasher: default_stream_hash,
             segment_size: 256 << 20,
             durability: Durability::Fsync,
             flush_interval: Duration::from_millis(10),
@@ -85,6 +88,14 @@ impl Options {
     /// (default 1,000,000).
     pub fn dedup_window(mut self, events: u64) -> Self {
         self.dedup_window = events;
+        self
+    }
+
+    /// Replaces the hash of stream names used by the in-memory index. For tests that force
+    /// hash collisions (streams must never mix, whatever the hash); not part of the stable API.
+    #[doc(hidden)]
+    pub fn stream_hasher(mut self, hasher: fn(&str) -> u64) -> Self {
+        self.stream_hasher = hasher;
         self
     }
 

@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::event::RecordedEvent;
-use crate::format::{peek_frame_header, read_frame, FrameFault, RecordCursor, SEGMENT_HEADER_LEN};
+use crate::format::{
+    decode_record, peek_frame_header, read_frame, split_location, FrameFault, RecordCursor,
+    RecordView, SEGMENT_HEADER_LEN,
+};
 use crate::segment::Segment;
 
 /// The committed state of the log at one moment.
@@ -28,6 +31,38 @@ impl Snapshot {
         self.segments
             .partition_point(|s| s.base_position() <= position)
             .saturating_sub(1)
+    }
+
+    /// The record at `location`, its checksum verified, and the segment holding it.
+    pub fn record_at(&self, location: u64) -> Result<(RecordView<'_>, &Segment)> {
+        let (seq, offset) = split_location(location);
+        let first = self.segments[0].seq();
+        let index = seq
+            .checked_sub(first)
+            .and_then(|i| usize::try_from(i).ok())
+            .filter(|&i| i < self.segments.len());
+        let Some(index) = index else {
+            let path = self.segments[0].path();
+            return Err(Error::corrupt(
+                path,
+                0,
+                format!("a back pointer names segment {seq}, which the store does not have"),
+            ));
+        };
+        let segment = &self.segments[index];
+        let bytes = segment
+            .bytes()
+            .get(offset..self.limit(index))
+            .unwrap_or_default();
+        match decode_record(bytes, true) {
+            Ok((view, _)) => Ok((view, segment)),
+            Err(reason) => Err(Error::corrupt(segment.path(), offset as u64, reason)),
+        }
+    }
+
+    /// Whether the record at `location` belongs to `stream`.
+    pub fn is_stream_at(&self, location: u64, stream: &str) -> Result<bool> {
+        Ok(self.record_at(location)?.0.stream == stream)
     }
 
     /// Offset after the readable bytes of segment `index`.

@@ -1,10 +1,13 @@
-//! Opening a store's log: check every segment, rebuild the stream heads, and cut a torn tail.
+//! Opening a store's log: load each sealed segment's index side file (rebuilding any that is
+//! missing, stale or damaged), scan only the tail segment, and cut a torn tail.
 //!
-//! Sealed segments must be complete and intact: any fault there is [`Error::Corrupt`]. In the
-//! tail segment, the first frame that is incomplete, fails its checksum, or does not continue
-//! the chain (position, previous CRC, write sequence) marks the end of what was written: the
-//! rest of the file is zeroed and the cut is described in the [`OpenReport`].
+//! Sealed segments are not scanned when their side files check out, so opening costs time in
+//! proportion to the number of segments (and streams per segment), not events. Damage inside
+//! a sealed segment is found when it is read, as [`Error::Corrupt`].
 //!
+//! In the tail segment, the first frame that is incomplete, fails its checksum, or does not
+//! continue the chain (position, previous CRC, write sequence) marks the end of what was
+//! written: the rest of the file is zeroed and the cut is described in the [`OpenReport`].
 //! One exception keeps invariant 5 ("opening never loses an acknowledged event"): if a damaged
 //! frame is followed by an intact frame that chains to it and comes from a *later* write, the
 //! damaged frame was once complete, so this is damage rather than a torn write, and opening
@@ -14,12 +17,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::dedup::{id_key, IdWindow};
 use crate::dir::list_segments;
 use crate::error::{Error, Result};
-use crate::format::{
-    location, peek_frame_header, read_frame, FrameFault, NO_PREV, SEGMENT_HEADER_LEN,
-};
-use crate::index::{StreamHead, StreamIndex};
+use crate::format::{peek_frame_header, read_frame, FrameFault};
+use crate::index::{IndexBuilder, StreamHasher, StreamIndex};
+use crate::scan::walk_frames;
+use crate::seg_index::{index_path, SegmentIndex};
 use crate::segment::Segment;
 
 /// What opening a store found and did.
@@ -33,6 +37,9 @@ pub struct OpenReport {
     pub streams: usize,
     /// The torn tail that was cut, if there was one.
     pub cut: Option<TailCut>,
+    /// Index side files that were missing, stale or damaged and were rebuilt from their
+    /// segments.
+    pub rebuilt_indexes: Vec<IndexRebuild>,
     /// How long opening took.
     pub duration: Duration,
 }
@@ -49,6 +56,15 @@ pub struct TailCut {
     pub reason: String,
 }
 
+/// An index side file rebuilt while opening.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRebuild {
+    /// The side file.
+    pub file: PathBuf,
+    /// Why it could not be used.
+    pub reason: String,
+}
+
 /// The state of the log after recovery, ready for the writer and the readers.
 #[derive(Debug)]
 pub(crate) struct Recovered {
@@ -61,19 +77,125 @@ pub(crate) struct Recovered {
     /// Write sequence number of the last frame in the log (0 if there is none).
     pub write_seq: u64,
     pub streams: StreamIndex,
+    pub ids: IdWindow,
     pub report: OpenReport,
 }
 
-/// Where a scan of one segment stopped.
-struct Stop {
-    offset: usize,
-    fault: FrameFault,
-    last_crc: u32,
+/// Opens and checks every segment of `dir`, creating the first one in an empty store.
+pub(crate) fn recover(
+    dir: &Path,
+    segment_size: u64,
+    dedup_window: u64,
+    hasher: StreamHasher,
+) -> Result<Recovered> {
+    let started = Instant::now();
+    let mut segments = open_segments(dir, segment_size)?;
+    let tail = segments
+        .pop()
+        .ok_or_else(|| Error::InvalidInput("no segment".into()))?;
+
+    let mut builder = IndexBuilder::default();
+    let mut ids = IdWindow::new(dedup_window);
+    let mut rebuilt_indexes = Vec::new();
+    let mut next_position = 0;
+    let mut write_seq = 0;
+    let need_ids = segments_needing_ids(dir, &segments, dedup_window);
+    let mut opened = Vec::with_capacity(segments.len() + 1);
+    let next_bases: Vec<u64> = segments
+        .iter()
+        .skip(1)
+        .map(|s| s.base_position())
+        .chain([tail.base_position()])
+        .collect();
+    for ((segment, with_ids), next_base) in segments.into_iter().zip(need_ids).zip(next_bases) {
+        let index = load_or_rebuild(dir, &segment, with_ids, &mut rebuilt_indexes)?;
+        if index.base_position != next_position || index.end_position != next_base {
+            return Err(Error::corrupt(
+                segment.path(),
+                0,
+                format!(
+                    "segment holds positions {}..{}, but the previous segment ends at \
+                     {next_position} and the next one starts at {next_base}",
+                    index.base_position, index.end_position
+                ),
+            ));
+        }
+        for s in &index.streams {
+            builder
+                .add_span(
+                    &s.name,
+                    s.first_version,
+                    s.first_prev,
+                    s.last_version,
+                    s.last_location,
+                    &s.checkpoints,
+                )
+                .map_err(|reason| Error::corrupt(segment.path(), 0, reason))?;
+        }
+        for e in &index.ids {
+            let stream = &index.streams[e.stream as usize].name;
+            ids.insert(id_key(stream, e.id), e.location);
+        }
+        next_position = index.end_position;
+        write_seq = index.last_write_seq;
+        opened.push(Arc::new(segment));
+    }
+
+    let walked = walk_frames(&tail, next_position, write_seq, |ev, location| {
+        builder.add_event(ev.stream, ev.version, ev.prev, location)?;
+        if let Some(id) = ev.id {
+            ids.insert(id_key(ev.stream, id), location);
+        }
+        Ok(())
+    })?;
+    let mut cut = None;
+    let tail = match &walked.fault {
+        FrameFault::End => tail,
+        fault => {
+            if let Some(later) = later_write_follows(&tail, walked.end, walked.write_seq) {
+                return Err(Error::corrupt(
+                    tail.path(),
+                    walked.end as u64,
+                    format!(
+                        "{}; an intact frame of a later write follows at offset {later}, \
+                         so acknowledged data was damaged (not a torn write)",
+                        fault.describe()
+                    ),
+                ));
+            }
+            cut = Some(TailCut {
+                file: tail.path().to_path_buf(),
+                offset: walked.end as u64,
+                reason: fault.describe(),
+            });
+            tail.cut(walked.end)?
+        }
+    };
+    opened.push(Arc::new(tail));
+    let streams = builder.finish(hasher);
+    let report = OpenReport {
+        segments: opened.len(),
+        events: walked.next_position,
+        streams: streams.len(),
+        cut,
+        rebuilt_indexes,
+        duration: started.elapsed(),
+    };
+    Ok(Recovered {
+        segments: opened,
+        tail_end: walked.end,
+        next_position: walked.next_position,
+        last_crc: walked.last_crc(),
+        write_seq: walked.write_seq,
+        streams,
+        ids,
+        report,
+    })
 }
 
-/// Opens and checks every segment of `dir`, creating the first one in an empty store.
-pub(crate) fn recover(dir: &Path, segment_size: u64) -> Result<Recovered> {
-    let started = Instant::now();
+/// Opens every segment file in order, checking that none is missing; creates the first
+/// segment of an empty store.
+fn open_segments(dir: &Path, segment_size: u64) -> Result<Vec<Segment>> {
     let mut segments = Vec::new();
     for (i, (base, path)) in list_segments(dir)?.into_iter().enumerate() {
         let segment = Segment::open(&path, base)?;
@@ -99,167 +221,55 @@ pub(crate) fn recover(dir: &Path, segment_size: u64) -> Result<Recovered> {
             "the first segment does not start at position 0: segments are missing",
         ));
     }
-
-    let mut streams = StreamIndex::default();
-    let mut next_position = 0;
-    let mut write_seq = 0;
-    let bases: Vec<u64> = segments.iter().map(Segment::base_position).collect();
-    let tail = segments
-        .pop()
-        .ok_or_else(|| Error::InvalidInput("no segment".into()))?;
-    let mut opened = Vec::with_capacity(bases.len());
-    for (segment, next_base) in segments.into_iter().zip(&bases[1..]) {
-        let stop = scan(&segment, &mut next_position, &mut write_seq, &mut streams)?;
-        check_sealed_end(&segment, &stop, next_position, *next_base)?;
-        opened.push(Arc::new(segment));
-    }
-
-    let stop = scan(&tail, &mut next_position, &mut write_seq, &mut streams)?;
-    let mut cut = None;
-    let tail = match stop.fault {
-        FrameFault::End => tail,
-        fault => {
-            if let Some(later) = later_write_follows(&tail, stop.offset, write_seq) {
-                return Err(Error::corrupt(
-                    tail.path(),
-                    stop.offset as u64,
-                    format!(
-                        "{}; an intact frame of a later write follows at offset {later}, \
-                         so acknowledged data was damaged (not a torn write)",
-                        fault.describe()
-                    ),
-                ));
-            }
-            cut = Some(TailCut {
-                file: tail.path().to_path_buf(),
-                offset: stop.offset as u64,
-                reason: fault.describe(),
-            });
-            tail.cut(stop.offset)?
-        }
-    };
-    opened.push(Arc::new(tail));
-    let report = OpenReport {
-        segments: opened.len(),
-        events: next_position,
-        streams: streams.len(),
-        cut,
-        duration: started.elapsed(),
-    };
-    Ok(Recovered {
-        segments: opened,
-        tail_end: stop.offset,
-        next_position,
-        last_crc: stop.last_crc,
-        write_seq,
-        streams,
-        report,
-    })
+    Ok(segments)
 }
 
-/// Scans the frames of `segment` from its header on, checking each against the chain and
-/// recording every event in `streams`, until the first frame that cannot be read.
-fn scan(
+/// For each sealed segment, whether its ids are needed: those of the newest segments that
+/// together hold at least `window` ids (by their side files' headers; a segment whose count
+/// is unknown counts as none, so older ones are loaded too).
+fn segments_needing_ids(dir: &Path, sealed: &[Segment], window: u64) -> Vec<bool> {
+    let mut remaining = window;
+    let mut need: Vec<bool> = sealed
+        .iter()
+        .rev()
+        .map(|s| {
+            let needed = remaining > 0;
+            let count = SegmentIndex::peek_id_count(&index_path(dir, s.base_position()));
+            remaining = remaining.saturating_sub(u64::from(count.unwrap_or(0)));
+            needed
+        })
+        .collect();
+    need.reverse();
+    need
+}
+
+/// The index of a sealed segment from its side file, or rebuilt from the segment (and
+/// written) if the file is missing, damaged or does not describe the segment.
+fn load_or_rebuild(
+    dir: &Path,
     segment: &Segment,
-    next_position: &mut u64,
-    write_seq: &mut u64,
-    streams: &mut StreamIndex,
-) -> Result<Stop> {
-    let bytes = segment.bytes();
-    let mut offset = SEGMENT_HEADER_LEN;
-    let mut last_crc = 0;
-    loop {
-        let frame = match read_frame(&bytes[offset..]) {
-            Ok(frame) => frame,
-            Err(fault) => {
-                return Ok(Stop {
-                    offset,
-                    fault,
-                    last_crc,
-                })
-            }
-        };
-        let h = frame.header;
-        let chain_break = if h.first_position != *next_position {
-            Some(format!(
-                "frame starts at position {}, {} expected",
-                h.first_position, *next_position
-            ))
-        } else if h.prev_crc != last_crc {
-            Some("frame does not chain to the previous frame's checksum".to_string())
-        } else if h.write_seq < *write_seq {
-            Some(format!(
-                "frame of write {} after write {}",
-                h.write_seq, *write_seq
-            ))
-        } else {
-            None
-        };
-        if let Some(reason) = chain_break {
-            return Ok(Stop {
-                offset,
-                fault: FrameFault::Invalid(format!("stale frame: {reason}")),
-                last_crc,
-            });
-        }
-        let mut records = frame.records();
-        loop {
-            let record_offset = offset + records.offset();
-            let view = match records.next() {
-                None => break,
-                Some(Ok(view)) => view,
-                Some(Err(reason)) => {
-                    return Err(Error::corrupt(segment.path(), record_offset as u64, reason))
-                }
-            };
-            let head = streams.head(view.stream);
-            let version = head.map_or(0, |h| h.last_version + 1);
-            let prev = head.map_or(NO_PREV, |h| h.last_location);
-            if view.version != version || view.prev != prev {
-                return Err(Error::corrupt(
-                    segment.path(),
-                    record_offset as u64,
-                    format!(
-                        "event {} of stream {:?} has version {} and back pointer {:#x}, \
-                         expected version {version} and back pointer {prev:#x}",
-                        view.position, view.stream, view.version, view.prev
-                    ),
-                ));
-            }
-            streams.set_head(
-                view.stream,
-                StreamHead {
-                    last_version: version,
-                    last_location: location(segment.seq(), record_offset),
-                },
-            );
-        }
-        *next_position = frame.end_position();
-        *write_seq = h.write_seq;
-        last_crc = h.crc;
-        offset += frame.bytes.len();
+    with_ids: bool,
+    rebuilt: &mut Vec<IndexRebuild>,
+) -> Result<SegmentIndex> {
+    let path = index_path(dir, segment.base_position());
+    let problem = match SegmentIndex::load(&path, with_ids) {
+        Ok(Some(index)) => match index.check_matches(segment) {
+            Ok(()) => return Ok(index),
+            Err(reason) => reason,
+        },
+        Ok(None) => "missing".to_string(),
+        Err(reason) => reason,
+    };
+    let mut index = SegmentIndex::build(segment)?;
+    index.write(dir)?;
+    rebuilt.push(IndexRebuild {
+        file: path,
+        reason: problem,
+    });
+    if !with_ids {
+        index.ids = Vec::new();
     }
-}
-
-/// A sealed segment must end cleanly exactly where the next segment begins.
-fn check_sealed_end(segment: &Segment, stop: &Stop, end: u64, next_base: u64) -> Result<()> {
-    if stop.fault != FrameFault::End {
-        return Err(Error::corrupt(
-            segment.path(),
-            stop.offset as u64,
-            format!("sealed segment: {}", stop.fault.describe()),
-        ));
-    }
-    if end != next_base {
-        return Err(Error::corrupt(
-            segment.path(),
-            stop.offset as u64,
-            format!(
-                "sealed segment ends at position {end}, the next segment starts at {next_base}"
-            ),
-        ));
-    }
-    Ok(())
+    Ok(index)
 }
 
 /// If the damaged frame at `offset` has a plausible length and the frame after it is intact,

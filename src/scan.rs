@@ -1,0 +1,95 @@
+//! Walking the frames of one segment in order, checking that each continues the chain.
+
+use crate::error::{Error, Result};
+use crate::format::{location, read_frame, FrameFault, RecordView, SEGMENT_HEADER_LEN};
+use crate::segment::Segment;
+
+/// Where a walk over a segment's frames stopped, and what it passed.
+#[derive(Debug, Clone)]
+pub struct Walked {
+    /// Offset of the first frame that could not be read (the end of the data if `fault` is
+    /// [`FrameFault::End`]).
+    pub end: usize,
+    /// Why the walk stopped there.
+    pub fault: FrameFault,
+    /// Position after the last event passed.
+    pub next_position: u64,
+    /// Write sequence number of the last frame passed (as given if none was).
+    pub write_seq: u64,
+    /// Offset and CRC of the last frame passed, if any.
+    pub last_frame: Option<(usize, u32)>,
+}
+
+impl Walked {
+    /// CRC of the last frame passed, 0 if none (what the next frame must chain to).
+    pub fn last_crc(&self) -> u32 {
+        self.last_frame.map_or(0, |(_, crc)| crc)
+    }
+}
+
+/// Walks the frames of `segment` from its header on, starting at `first_position` and write
+/// sequence `write_seq`, and hands every event to `visit` with its location. Stops at the
+/// first frame that is missing, incomplete, damaged or does not continue the chain (its
+/// position, the previous frame's CRC, a write sequence that never goes down): that is the
+/// returned fault. A record that is inconsistent inside an intact frame, or that `visit`
+/// rejects, is [`Error::Corrupt`].
+pub fn walk_frames(
+    segment: &Segment,
+    first_position: u64,
+    write_seq: u64,
+    mut visit: impl FnMut(&RecordView<'_>, u64) -> std::result::Result<(), String>,
+) -> Result<Walked> {
+    let bytes = segment.bytes();
+    let mut walked = Walked {
+        end: SEGMENT_HEADER_LEN,
+        fault: FrameFault::End,
+        next_position: first_position,
+        write_seq,
+        last_frame: None,
+    };
+    loop {
+        let offset = walked.end;
+        let frame = match read_frame(&bytes[offset..]) {
+            Ok(frame) => frame,
+            Err(fault) => {
+                walked.fault = fault;
+                return Ok(walked);
+            }
+        };
+        let h = frame.header;
+        let chain_break = if h.first_position != walked.next_position {
+            Some(format!(
+                "frame starts at position {}, {} expected",
+                h.first_position, walked.next_position
+            ))
+        } else if h.prev_crc != walked.last_crc() {
+            Some("frame does not chain to the previous frame's checksum".to_string())
+        } else if h.write_seq < walked.write_seq {
+            Some(format!(
+                "frame of write {} after write {}",
+                h.write_seq, walked.write_seq
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = chain_break {
+            walked.fault = FrameFault::Invalid(format!("stale frame: {reason}"));
+            return Ok(walked);
+        }
+        let mut records = frame.records();
+        loop {
+            let record_offset = offset + records.offset();
+            let checked = match records.next() {
+                None => break,
+                Some(view) => view.and_then(|v| visit(&v, location(segment.seq(), record_offset))),
+            };
+            if let Err(reason) = checked {
+                return Err(Error::corrupt(segment.path(), record_offset as u64, reason));
+            }
+        }
+        walked.next_position = frame.end_position();
+        walked.write_seq = h.write_seq;
+        walked.last_frame = Some((offset, h.crc));
+        walked.end = offset + frame.bytes.len();
+    }
+}

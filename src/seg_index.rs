@@ -1,0 +1,379 @@
+//! The index side file of a sealed segment (`{base:020}.idx`): what the segment holds per
+//! stream and which event ids it holds, so that opening a store reads these files instead of
+//! scanning the segments. Byte layout: [`crate::format`], section "Index side file".
+//!
+//! A side file is a cache, never trusted blindly: both of its sections are checksummed, and it
+//! must describe the segment as it is (same base, sequence number, end position, last frame
+//! and its CRC, and nothing after that frame). A missing, stale or damaged side file is rebuilt
+//! from its segment, and the rebuild is reported.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use byteorder::{ByteOrder, LittleEndian as LE};
+
+use crate::dir::sync_dir;
+use crate::error::{Error, Result};
+use crate::format::{read_frame, FrameFault, MAX_NAME_LEN};
+use crate::index::{is_checkpoint, CHECKPOINT_INTERVAL};
+use crate::scan::walk_frames;
+use crate::segment::Segment;
+
+/// Magic bytes at the start of an index side file.
+pub const INDEX_MAGIC: [u8; 8] = *b"ANNALIDX";
+/// Format version of index side files.
+pub const INDEX_VERSION: u32 = 1;
+/// Bytes in an index side file's header.
+pub const INDEX_HEADER_LEN: usize = 88;
+const ID_ENTRY_LEN: usize = 28;
+/// Smallest encoded stream entry: a one-byte name and no checkpoints.
+const MIN_STREAM_ENTRY_LEN: usize = 1 + 1 + 8 * 4 + 4;
+
+/// What one segment holds of one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSpan {
+    /// The stream's name.
+    pub name: Box<str>,
+    /// Version of the stream's first event in the segment.
+    pub first_version: u64,
+    /// Back pointer of that event.
+    pub first_prev: u64,
+    /// Version of the stream's last event in the segment.
+    pub last_version: u64,
+    /// Location of that event.
+    pub last_location: u64,
+    /// Locations of the segment's events of the stream whose version `v` has
+    /// `(v + 1) % CHECKPOINT_INTERVAL == 0`, in order.
+    pub checkpoints: Vec<u64>,
+}
+
+/// An event id held by the segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdEntry {
+    /// The id.
+    pub id: u128,
+    /// Index of the event's stream in [`SegmentIndex::streams`].
+    pub stream: u32,
+    /// Location of the event.
+    pub location: u64,
+}
+
+/// The contents of an index side file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentIndex {
+    /// Base position of the segment.
+    pub base_position: u64,
+    /// Sequence number of the segment.
+    pub seq: u64,
+    /// Position after the segment's last event.
+    pub end_position: u64,
+    /// Write sequence number of the segment's last frame.
+    pub last_write_seq: u64,
+    /// Offset after the segment's last frame.
+    pub data_end: u32,
+    /// Offset of the segment's last frame.
+    pub last_frame_offset: u32,
+    /// CRC of the segment's last frame.
+    pub last_frame_crc: u32,
+    /// Every stream with events in the segment, in order of first appearance.
+    pub streams: Vec<StreamSpan>,
+    /// Number of event ids in the segment.
+    pub id_count: u32,
+    /// The ids, in position order (empty when loaded without them).
+    pub ids: Vec<IdEntry>,
+}
+
+/// Path of the index side file of the segment whose base position is `base`.
+pub fn index_path(dir: &Path, base: u64) -> PathBuf {
+    dir.join(format!("{base:020}.idx"))
+}
+
+impl SegmentIndex {
+    /// Builds the index of a sealed segment by walking all of it.
+    pub fn build(segment: &Segment) -> Result<Self> {
+        let mut streams: Vec<StreamSpan> = Vec::new();
+        let mut by_name: HashMap<Box<str>, u32> = HashMap::new();
+        let mut ids = Vec::new();
+        let walked = walk_frames(segment, segment.base_position(), 0, |ev, location| {
+            let n = match by_name.get(ev.stream) {
+                Some(&n) => {
+                    let span = &mut streams[n as usize];
+                    if ev.version != span.last_version + 1 || ev.prev != span.last_location {
+                        return Err(format!(
+                            "event of stream {:?} has version {} and back pointer {:#x}, \
+                             after version {} at {:#x}",
+                            ev.stream, ev.version, ev.prev, span.last_version, span.last_location
+                        ));
+                    }
+                    span.last_version = ev.version;
+                    span.last_location = location;
+                    n
+                }
+                None => {
+                    let n = streams.len() as u32;
+                    by_name.insert(ev.stream.into(), n);
+                    streams.push(StreamSpan {
+                        name: ev.stream.into(),
+                        first_version: ev.version,
+                        first_prev: ev.prev,
+                        last_version: ev.version,
+                        last_location: location,
+                        checkpoints: Vec::new(),
+                    });
+                    n
+                }
+            };
+            if is_checkpoint(ev.version) {
+                streams[n as usize].checkpoints.push(location);
+            }
+            if let Some(id) = ev.id {
+                ids.push(IdEntry {
+                    id,
+                    stream: n,
+                    location,
+                });
+            }
+            Ok(())
+        })?;
+        if walked.fault != FrameFault::End {
+            return Err(Error::corrupt(
+                segment.path(),
+                walked.end as u64,
+                format!("sealed segment: {}", walked.fault.describe()),
+            ));
+        }
+        let (last_frame_offset, last_frame_crc) = walked.last_frame.unwrap_or((0, 0));
+        Ok(SegmentIndex {
+            base_position: segment.base_position(),
+            seq: segment.seq(),
+            end_position: walked.next_position,
+            last_write_seq: walked.write_seq,
+            data_end: walked.end as u32,
+            last_frame_offset: last_frame_offset as u32,
+            last_frame_crc,
+            streams,
+            id_count: ids.len() as u32,
+            ids,
+        })
+    }
+
+    /// Checks that this index describes `segment` as it is now: same identity, and its last
+    /// frame is where the index says, intact, with nothing after it.
+    pub fn check_matches(&self, segment: &Segment) -> std::result::Result<(), String> {
+        if self.base_position != segment.base_position() || self.seq != segment.seq() {
+            return Err("index is for another segment".into());
+        }
+        let bytes = segment.bytes();
+        let last = bytes
+            .get(self.last_frame_offset as usize..)
+            .ok_or("segment is shorter than its index says")?;
+        match read_frame(last) {
+            Ok(frame)
+                if frame.header.crc == self.last_frame_crc
+                    && frame.end_position() == self.end_position
+                    && self.last_frame_offset as usize + frame.bytes.len()
+                        == self.data_end as usize => {}
+            _ => return Err("the segment's last frame is not the one its index names".into()),
+        }
+        match read_frame(bytes.get(self.data_end as usize..).unwrap_or_default()) {
+            Err(FrameFault::End) => Ok(()),
+            _ => Err("the segment holds data after the end its index names".into()),
+        }
+    }
+
+    /// The file's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = vec![0u8; INDEX_HEADER_LEN];
+        for s in &self.streams {
+            b.push(s.name.len() as u8);
+            b.extend_from_slice(s.name.as_bytes());
+            for v in [
+                s.first_version,
+                s.first_prev,
+                s.last_version,
+                s.last_location,
+            ] {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            b.extend_from_slice(&(s.checkpoints.len() as u32).to_le_bytes());
+            for c in &s.checkpoints {
+                b.extend_from_slice(&c.to_le_bytes());
+            }
+        }
+        let ids_offset = b.len();
+        for e in &self.ids {
+            b.extend_from_slice(&e.id.to_le_bytes());
+            b.extend_from_slice(&e.stream.to_le_bytes());
+            b.extend_from_slice(&e.location.to_le_bytes());
+        }
+        let h = &mut b[..INDEX_HEADER_LEN];
+        h[0..8].copy_from_slice(&INDEX_MAGIC);
+        LE::write_u32(&mut h[8..12], INDEX_VERSION);
+        LE::write_u64(&mut h[16..24], self.base_position);
+        LE::write_u64(&mut h[24..32], self.seq);
+        LE::write_u64(&mut h[32..40], self.end_position);
+        LE::write_u64(&mut h[40..48], self.last_write_seq);
+        LE::write_u32(&mut h[48..52], self.data_end);
+        LE::write_u32(&mut h[52..56], self.last_frame_offset);
+        LE::write_u32(&mut h[56..60], self.last_frame_crc);
+        LE::write_u32(&mut h[60..64], CHECKPOINT_INTERVAL as u32);
+        LE::write_u32(&mut h[64..68], self.streams.len() as u32);
+        LE::write_u32(&mut h[68..72], self.ids.len() as u32);
+        LE::write_u64(&mut h[72..80], ids_offset as u64);
+        let ids_crc = crc32fast::hash(&b[ids_offset..]);
+        LE::write_u32(&mut b[80..84], ids_crc);
+        let crc = crc32fast::hash(&b[16..ids_offset]);
+        LE::write_u32(&mut b[12..16], crc);
+        b
+    }
+
+    /// Writes the side file durably (temporary name, sync, rename, directory sync).
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let path = index_path(dir, self.base_position);
+        let tmp = path.with_extension("idx.tmp");
+        let bytes = self.encode();
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| Error::io("create index file", &tmp, e))?;
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::io("write index file", &tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| Error::io("rename index file", &path, e))?;
+        sync_dir(dir)
+    }
+
+    /// The number of ids the side file at `path` says it holds, reading only its header;
+    /// `None` if it is missing or its header is unreadable.
+    pub fn peek_id_count(path: &Path) -> Option<u32> {
+        let mut h = [0u8; INDEX_HEADER_LEN];
+        File::open(path).ok()?.read_exact_at(&mut h, 0).ok()?;
+        (h[0..8] == INDEX_MAGIC).then(|| LE::read_u32(&h[68..72]))
+    }
+
+    /// Reads the side file at `path`, with its ids if `with_ids` (otherwise that section is
+    /// not read at all). `Ok(None)` if there is no such file; `Err` says what is wrong with it.
+    pub fn load(path: &Path, with_ids: bool) -> std::result::Result<Option<Self>, String> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot open: {e}")),
+        };
+        let len = file.metadata().map_err(|e| e.to_string())?.len();
+        let mut header = [0u8; INDEX_HEADER_LEN];
+        file.read_exact_at(&mut header, 0)
+            .map_err(|_| format!("file of {len} bytes has no complete header"))?;
+        if header[0..8] != INDEX_MAGIC || LE::read_u32(&header[8..12]) != INDEX_VERSION {
+            return Err("bad magic or format version".into());
+        }
+        if LE::read_u32(&header[60..64]) != CHECKPOINT_INTERVAL as u32 {
+            return Err("written with another checkpoint interval".into());
+        }
+        let ids_offset = LE::read_u64(&header[72..80]);
+        let id_count = LE::read_u32(&header[68..72]);
+        let ids_len = u64::from(id_count) * ID_ENTRY_LEN as u64;
+        if ids_offset < INDEX_HEADER_LEN as u64 || ids_offset.checked_add(ids_len) != Some(len) {
+            return Err(format!(
+                "sections ({ids_offset} + {ids_len} bytes) do not match the file size {len}"
+            ));
+        }
+        let mut head = vec![0u8; ids_offset as usize];
+        file.read_exact_at(&mut head, 0)
+            .map_err(|e| format!("cannot read: {e}"))?;
+        if crc32fast::hash(&head[16..]) != LE::read_u32(&head[12..16]) {
+            return Err("checksum mismatch in the header or streams".into());
+        }
+        let stream_count = LE::read_u32(&head[64..68]) as usize;
+        let mut r = Reader {
+            bytes: &head,
+            at: INDEX_HEADER_LEN,
+        };
+        let mut streams = Vec::with_capacity(stream_count.min(head.len() / MIN_STREAM_ENTRY_LEN));
+        for _ in 0..stream_count {
+            streams.push(r.stream_span()?);
+        }
+        if r.at != head.len() {
+            return Err("bytes left over after the streams".into());
+        }
+        let mut ids = Vec::new();
+        if with_ids {
+            let mut raw = vec![0u8; ids_len as usize];
+            file.read_exact_at(&mut raw, ids_offset)
+                .map_err(|e| format!("cannot read ids: {e}"))?;
+            if crc32fast::hash(&raw) != LE::read_u32(&head[80..84]) {
+                return Err("checksum mismatch in the ids".into());
+            }
+            ids = raw
+                .chunks_exact(ID_ENTRY_LEN)
+                .map(|c| IdEntry {
+                    id: LE::read_u128(&c[0..16]),
+                    stream: LE::read_u32(&c[16..20]),
+                    location: LE::read_u64(&c[20..28]),
+                })
+                .collect();
+            if ids.iter().any(|e| e.stream as usize >= streams.len()) {
+                return Err("an id names a stream the file does not list".into());
+            }
+        }
+        Ok(Some(SegmentIndex {
+            base_position: LE::read_u64(&head[16..24]),
+            seq: LE::read_u64(&head[24..32]),
+            end_position: LE::read_u64(&head[32..40]),
+            last_write_seq: LE::read_u64(&head[40..48]),
+            data_end: LE::read_u32(&head[48..52]),
+            last_frame_offset: LE::read_u32(&head[52..56]),
+            last_frame_crc: LE::read_u32(&head[56..60]),
+            streams,
+            id_count,
+            ids,
+        }))
+    }
+}
+
+/// Reads fields from a byte slice, failing instead of running past its end.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let end = end.ok_or_else(|| format!("truncated entry at byte {}", self.at))?;
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn u64(&mut self) -> std::result::Result<u64, String> {
+        self.take(8).map(LE::read_u64)
+    }
+
+    fn stream_span(&mut self) -> std::result::Result<StreamSpan, String> {
+        let name_len = usize::from(self.take(1)?[0]);
+        if name_len == 0 || name_len > MAX_NAME_LEN {
+            return Err("stream name of impossible length".into());
+        }
+        let name = std::str::from_utf8(self.take(name_len)?)
+            .map_err(|_| "stream name is not UTF-8".to_string())?;
+        let first_version = self.u64()?;
+        let first_prev = self.u64()?;
+        let last_version = self.u64()?;
+        let last_location = self.u64()?;
+        let count = LE::read_u32(self.take(4)?) as usize;
+        let raw = self.take(count.checked_mul(8).ok_or("checkpoint count overflows")?)?;
+        Ok(StreamSpan {
+            name: name.into(),
+            first_version,
+            first_prev,
+            last_version,
+            last_location,
+            checkpoints: raw.chunks_exact(8).map(LE::read_u64).collect(),
+        })
+    }
+}

@@ -1,0 +1,212 @@
+//! Reading one stream, forward or backward, through the sparse index and the back-pointer
+//! chain: `O(n + CHECKPOINT_INTERVAL)` record reads for `n` events, never a scan of the log.
+//!
+//! Every record reached is verified on its own (its CRC, its stream name, its version and
+//! that it is committed), so neither damage nor two streams whose names hash alike can make a
+//! read return another stream's event.
+
+use crate::error::{Error, Result};
+use crate::event::RecordedEvent;
+use crate::format::{RecordView, NO_PREV};
+use crate::index::{StreamEntry, CHECKPOINT_INTERVAL};
+use crate::read::Snapshot;
+
+/// Reads the event of `stream` with `version` at `location`, checking that it is what the
+/// chain promises.
+fn event_at<'s>(
+    snapshot: &'s Snapshot,
+    stream: &str,
+    version: u64,
+    location: u64,
+) -> Result<RecordView<'s>> {
+    let (view, segment) = snapshot.record_at(location)?;
+    if view.stream != stream || view.version != version || view.position >= snapshot.next_position {
+        return Err(Error::corrupt(
+            segment.path(),
+            crate::format::split_location(location).1 as u64,
+            format!(
+                "stream {stream:?} version {version} should be here, found stream {:?} \
+                 version {} at position {}",
+                view.stream, view.version, view.position
+            ),
+        ));
+    }
+    Ok(view)
+}
+
+/// The events of a stream from a version on, oldest first: see
+/// [`Store::read_stream`](crate::Store::read_stream).
+#[derive(Debug)]
+pub struct ReadStream {
+    snapshot: Snapshot,
+    stream: String,
+    next_version: u64,
+    /// Last version of the stream when the read started (`None`: no events).
+    last_version: Option<u64>,
+    last_location: u64,
+    /// The stream's checkpoints from chunk `first_chunk` on.
+    checkpoints: Vec<u64>,
+    first_chunk: u64,
+    /// Events of the current chunk, newest first (`pop` gives them oldest first).
+    chunk: Vec<RecordedEvent>,
+    /// An error to return before anything else.
+    error: Option<Error>,
+}
+
+impl ReadStream {
+    pub(crate) fn new(
+        snapshot: Snapshot,
+        stream: &str,
+        from_version: u64,
+        entry: Option<&StreamEntry>,
+    ) -> Self {
+        let first_chunk = from_version / CHECKPOINT_INTERVAL;
+        let checkpoints = entry
+            .and_then(|e| {
+                let start = usize::try_from(first_chunk).ok()?;
+                e.checkpoints.get(start..)
+            })
+            .map(<[u64]>::to_vec)
+            .unwrap_or_default();
+        ReadStream {
+            snapshot,
+            stream: stream.to_string(),
+            next_version: from_version,
+            last_version: entry.map(|e| e.last_version),
+            last_location: entry.map_or(NO_PREV, |e| e.last_location),
+            checkpoints,
+            first_chunk,
+            chunk: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// A read that yields `error` and ends.
+    pub(crate) fn failed(snapshot: Snapshot, error: Error) -> Self {
+        let mut read = ReadStream::new(snapshot, "", 0, None);
+        read.error = Some(error);
+        read
+    }
+
+    /// Reads the chunk holding `next_version` into `chunk`, walking back from its checkpoint
+    /// (or from the stream's last event).
+    fn fill(&mut self, last_version: u64) -> Result<()> {
+        let j = self.next_version / CHECKPOINT_INTERVAL;
+        let indexed = usize::try_from(j - self.first_chunk)
+            .ok()
+            .and_then(|i| self.checkpoints.get(i));
+        let (top, mut location) = match indexed {
+            Some(&location) => ((j + 1) * CHECKPOINT_INTERVAL - 1, location),
+            None => (last_version, self.last_location),
+        };
+        for version in (self.next_version..=top).rev() {
+            let view = event_at(&self.snapshot, &self.stream, version, location)?;
+            self.chunk.push(RecordedEvent::from_view(&view));
+            location = view.prev;
+        }
+        self.next_version = top + 1;
+        Ok(())
+    }
+}
+
+impl Iterator for ReadStream {
+    type Item = Result<RecordedEvent>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.error.take() {
+            return Some(Err(e));
+        }
+        if let Some(event) = self.chunk.pop() {
+            return Some(Ok(event));
+        }
+        let last_version = self.last_version?;
+        if self.next_version > last_version {
+            return None;
+        }
+        match self.fill(last_version) {
+            Ok(()) => self.chunk.pop().map(Ok),
+            Err(e) => {
+                self.last_version = None;
+                self.chunk.clear();
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// The events of a stream from a version down to version 0, newest first: see
+/// [`Store::read_stream_backward`](crate::Store::read_stream_backward).
+#[derive(Debug)]
+pub struct ReadStreamBackward {
+    snapshot: Snapshot,
+    stream: String,
+    /// Where to start: the version and the indexed event to walk back from to reach it.
+    start: Option<(u64, u64, u64)>,
+    /// The version and location of the next event to return.
+    next: Option<(u64, u64)>,
+    /// An error to return before anything else.
+    error: Option<Error>,
+}
+
+impl ReadStreamBackward {
+    pub(crate) fn new(
+        snapshot: Snapshot,
+        stream: &str,
+        from_version: Option<u64>,
+        entry: Option<&StreamEntry>,
+    ) -> Self {
+        let start = entry.map(|e| {
+            let version = from_version.map_or(e.last_version, |v| v.min(e.last_version));
+            let (top, location) = e.walk_start(version);
+            (version, top, location)
+        });
+        ReadStreamBackward {
+            snapshot,
+            stream: stream.to_string(),
+            start,
+            next: None,
+            error: None,
+        }
+    }
+
+    /// A read that yields `error` and ends.
+    pub(crate) fn failed(snapshot: Snapshot, error: Error) -> Self {
+        let mut read = ReadStreamBackward::new(snapshot, "", None, None);
+        read.error = Some(error);
+        read
+    }
+
+    /// Walks back from the indexed event `top` at `location` to `version`.
+    fn locate(&self, version: u64, top: u64, mut location: u64) -> Result<u64> {
+        for v in (version + 1..=top).rev() {
+            location = event_at(&self.snapshot, &self.stream, v, location)?.prev;
+        }
+        Ok(location)
+    }
+}
+
+impl Iterator for ReadStreamBackward {
+    type Item = Result<RecordedEvent>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.error.take() {
+            return Some(Err(e));
+        }
+        if let Some((version, top, location)) = self.start.take() {
+            match self.locate(version, top, location) {
+                Ok(location) => self.next = Some((version, location)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let (version, location) = self.next.take()?;
+        match event_at(&self.snapshot, &self.stream, version, location) {
+            Ok(view) => {
+                if version > 0 {
+                    self.next = Some((version - 1, view.prev));
+                }
+                Some(Ok(RecordedEvent::from_view(&view)))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
