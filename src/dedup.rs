@@ -41,6 +41,13 @@ impl IdWindow {
         }
     }
 
+    /// Makes room for `additional` more ids (capped at the window) in one allocation.
+    pub fn reserve(&mut self, additional: usize) {
+        let n = additional.min(self.capacity.saturating_sub(self.ring.len()));
+        self.ring.reserve(n);
+        self.map.reserve(n);
+    }
+
     /// The location of the newest remembered event whose key is `key`.
     pub fn get(&self, key: u64) -> Option<u64> {
         self.map.get(&key).copied()

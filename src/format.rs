@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `LOCK` | empty; an exclusive OS file lock on it marks the store as open |
 //! | `{base:020}.log` | a segment: the events from global position `base` on, e.g. `00000000000000000000.log` |
+//! | `{base:020}.idx` | the index side file of a sealed segment (see below) |
 //! | `*.tmp` | a file being created; deleted on open (a crash left it half made) |
 //!
 //! Segment names are zero-padded to 20 digits so that names sort like positions. Only the last
@@ -68,6 +69,42 @@
 //! | .. | .. | stream name (UTF-8), event type (UTF-8), metadata, payload | |
 //!
 //! A *location* is `segment sequence number << 32 | byte offset of the record in the segment`.
+//!
+//! # Index side file
+//!
+//! Written for each segment when it is sealed (by a background thread) so that opening a store
+//! reads these files instead of scanning the segments. It is a cache: both sections are
+//! checksummed, its header must match the segment as it is, and a missing, stale or damaged
+//! file is rebuilt from the segment on open (and reported). Header, 88 bytes:
+//!
+//! | offset | size | field | why |
+//! |---|---|---|---|
+//! | 0 | 8 | magic `ANNALIDX` | |
+//! | 8 | 4 | format version (1) | |
+//! | 12 | 4 | CRC-32 of bytes 16..ids offset (header and streams) | |
+//! | 16 | 8 | segment base position | must match the segment |
+//! | 24 | 8 | segment sequence number | must match the segment |
+//! | 32 | 8 | end position (after the segment's last event) | the next segment must start here |
+//! | 40 | 8 | write sequence number of the segment's last frame | continues the numbering on open |
+//! | 48 | 4 | data end offset (after the last frame) | must be the end of the segment's data |
+//! | 52 | 4 | offset of the last frame | that frame must be intact... |
+//! | 56 | 4 | CRC of the last frame | ...and be this one: a stale file is caught without a scan |
+//! | 60 | 4 | checkpoint interval | the file is rebuilt if the build's interval differs |
+//! | 64 | 4 | stream count | |
+//! | 68 | 4 | id count | read alone to decide which files' ids are needed |
+//! | 72 | 8 | ids offset (bytes from the start of the file) | |
+//! | 80 | 4 | CRC-32 of the ids section | ids are read only for the newest segments |
+//! | 84 | 4 | reserved, zero | |
+//!
+//! Then one entry per stream with events in the segment, in order of first appearance:
+//! name length (1 byte), name (UTF-8), first version in the segment (8), that event's back
+//! pointer (8), last version in the segment (8), that event's location (8), checkpoint count
+//! (4), and the locations of the stream's events in the segment whose version `v` has
+//! `(v + 1) % interval == 0` (8 each). On open these spans are chained: each must continue
+//! where the stream's previous span ended.
+//!
+//! Then the ids section: one 28-byte entry per event with an id, in position order: id (16),
+//! index of its stream in this file's stream list (4), location of the event (8).
 //!
 //! # Decoding
 //!

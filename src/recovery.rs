@@ -132,6 +132,7 @@ pub(crate) fn recover(
                 )
                 .map_err(|reason| Error::corrupt(segment.path(), 0, reason))?;
         }
+        ids.reserve(index.ids.len());
         for e in &index.ids {
             let stream = &index.streams[e.stream as usize].name;
             ids.insert(id_key(stream, e.id), e.location);

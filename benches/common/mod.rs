@@ -1,0 +1,91 @@
+//! Data sets shared by the benches: the events of BENCHMARKS.md ("QuestionAnswered", 200
+//! random bytes, an id on every event, streams `student-{k}` chosen uniformly).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use annals::{Durability, EventData, ExpectedVersion, Options, Store};
+
+/// A small deterministic random generator (xorshift64*).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// `len` incompressible bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len.div_ceil(8))
+            .flat_map(|_| self.next().to_le_bytes())
+            .take(len)
+            .collect()
+    }
+}
+
+/// Number of events for the big data sets: `ANNALS_BENCH_EVENTS`, default 1,000,000 (the
+/// published numbers use 10,000,000).
+pub fn bench_events() -> u64 {
+    std::env::var("ANNALS_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+/// A closed store of `events` single-event appends interleaved uniformly over `streams`
+/// streams, on the local disk under `target/bench-data/` and reused by later runs (it takes
+/// a while to build at 10M events).
+pub fn interleaved_store(events: u64, streams: u64) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/bench-data")
+        .join(format!("interleaved-{events}x{streams}"));
+    let ready = dir.join("READY");
+    if ready.exists() {
+        return dir;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!(
+        "building {events} events over {streams} streams in {}",
+        dir.display()
+    );
+    let started = Instant::now();
+    let options = Options::default().durability(Durability::Buffered);
+    let store = Store::open_with(&dir, options).expect("open data set");
+    let mut rng = Rng(0x5eed);
+    for n in 0..events {
+        let stream = format!("student-{}", rng.below(streams));
+        let event = EventData::new("QuestionAnswered", rng.bytes(200)).id(u128::from(n) + 1);
+        store
+            .append(&stream, ExpectedVersion::Any, [event])
+            .expect("append");
+        if (n + 1) % 1_000_000 == 0 {
+            eprintln!("  {} events, {:.0?}", n + 1, started.elapsed());
+        }
+    }
+    store.close().expect("close");
+    std::fs::write(&ready, events.to_string()).expect("mark data set ready");
+    eprintln!("built in {:.1?}", started.elapsed());
+    dir
+}
+
+/// Resident memory of this process in bytes (Linux).
+pub fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// The p-th percentile (0..=100) of `samples`, sorting them.
+pub fn percentile(samples: &mut [std::time::Duration], p: usize) -> std::time::Duration {
+    samples.sort_unstable();
+    samples[(samples.len() * p / 100).min(samples.len() - 1)]
+}
