@@ -98,8 +98,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         elapsed,
         rate(events, elapsed)
     );
-    let student = store.stream_version("student-7");
-    println!("stream student-7 is at version {student:?}");
+    // 4. Read one stream through the index: no scan of the log.
+    let started = Instant::now();
+    let versions = store.read_stream("student-7", 0).count();
+    println!(
+        "read stream student-7 ({versions} events, last version {:?}) in {:.0?}",
+        store.stream_version("student-7"),
+        started.elapsed()
+    );
+
+    // 5. Appending an event again (same id) is a no-op that returns the original position.
+    let again = store.append(
+        "student-7",
+        ExpectedVersion::Any,
+        [EventData::new("QuestionAnswered", payload(7)).id(7)],
+    )?;
+    println!(
+        "appending event id 7 again: deduplicated = {}, original position {}",
+        again.deduplicated, again.first_position
+    );
     store.close()?;
     Ok(())
 }
