@@ -90,6 +90,43 @@ impl Error {
     }
 }
 
+impl Error {
+    /// An equal error for another caller: the same variant and fields (an I/O error keeps its
+    /// kind and message). Used when one failed write fails every append of its batch.
+    pub(crate) fn duplicate(&self) -> Error {
+        match self {
+            Error::Io { op, path, source } => Error::Io {
+                op,
+                path: path.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Corrupt {
+                file,
+                offset,
+                reason,
+            } => Error::corrupt(file.clone(), *offset, reason.clone()),
+            Error::Locked { dir } => Error::Locked { dir: dir.clone() },
+            Error::InvalidInput(msg) => Error::InvalidInput(msg.clone()),
+            Error::WrongExpectedVersion {
+                stream,
+                expected,
+                actual,
+            } => Error::WrongExpectedVersion {
+                stream: stream.clone(),
+                expected: *expected,
+                actual: *actual,
+            },
+            Error::DuplicateEvent { stream, id } => Error::DuplicateEvent {
+                stream: stream.clone(),
+                id: *id,
+            },
+            Error::Poisoned { cause } => Error::Poisoned {
+                cause: cause.clone(),
+            },
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

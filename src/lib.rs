@@ -55,6 +55,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod commit;
 mod dedup;
 mod dir;
 mod error;

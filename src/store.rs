@@ -4,8 +4,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
+use crate::commit::GroupCommit;
 use crate::dir::DirLock;
 use crate::error::Result;
 use crate::event::{AppendResult, EventData, ExpectedVersion};
@@ -14,7 +15,7 @@ use crate::options::Options;
 use crate::read::{ReadAll, Snapshot};
 use crate::recovery::{recover, OpenReport};
 use crate::stream_read::{ReadStream, ReadStreamBackward};
-use crate::writer::{validate, Writer};
+use crate::writer::{validate, Request, Writer};
 
 /// An open event store: a cheap handle; clones share one engine. All methods take `&self`.
 ///
@@ -28,7 +29,7 @@ struct Inner {
     dir: PathBuf,
     options: Options,
     report: OpenReport,
-    writer: Mutex<Writer>,
+    commit: GroupCommit,
     /// What readers see; replaced by the writer after each append.
     committed: Arc<RwLock<Snapshot>>,
     /// The per-stream index; updated by the writer after `committed`.
@@ -66,7 +67,7 @@ impl Store {
                 dir,
                 options,
                 report,
-                writer: Mutex::new(writer),
+                commit: GroupCommit::new(writer),
                 committed,
                 index,
                 _lock: lock,
@@ -92,10 +93,12 @@ impl Store {
     ) -> Result<AppendResult> {
         let events: Vec<EventData> = events.into_iter().collect();
         let frame_len = validate(stream, &events, self.inner.options.get_max_event_size())?;
-        self.inner
-            .writer
-            .lock()
-            .append(stream, expected, &events, frame_len)
+        self.inner.commit.append(Request {
+            stream: stream.to_string(),
+            expected,
+            events,
+            frame_len,
+        })
     }
 
     /// Every event from `from` on, in position order, as committed when the call is made.
@@ -197,7 +200,7 @@ impl Store {
     /// Puts every append that has returned on stable storage (a no-op in effect under
     /// [`Durability::Fsync`](crate::Durability::Fsync)).
     pub fn sync(&self) -> Result<()> {
-        self.inner.writer.lock().sync()
+        self.inner.commit.writer().sync()
     }
 
     /// Syncs and gives up this handle. The directory is released when the last handle is gone.
@@ -212,7 +215,7 @@ impl Store {
 
     /// Counts and memory of the store's in-memory structures.
     pub fn stats(&self) -> Stats {
-        let (remembered_ids, id_window_bytes) = self.inner.writer.lock().id_window_usage();
+        let (remembered_ids, id_window_bytes) = self.inner.commit.writer().id_window_usage();
         let index = self.inner.index.read();
         Stats {
             events: self.next_position(),

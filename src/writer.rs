@@ -1,11 +1,16 @@
-//! The write path, top to bottom: validate an append, check the expected version, make room
-//! in the tail segment (grow it or roll to a new one), encode one frame into a reused buffer,
-//! one `write`, one `fdatasync`, then advance the stream heads and the committed end.
+//! The write path, top to bottom: validate an append; group commit (see [`crate::commit`])
+//! hands the writer a batch of appends; for each in order, check idempotency and the expected
+//! version (against the log and the appends before it in the batch), make room in the tail
+//! segment (grow it or roll to a new one) and encode one frame into a reused buffer; then one
+//! `write` and one `fdatasync` for the whole batch, and only then publish the new committed
+//! end and the stream heads.
 //!
 //! A failed write or sync poisons the writer: the state of the tail on disk is unknown, so
 //! every later append fails with [`Error::Poisoned`] until the store is reopened, and recovery
 //! decides from the bytes what survived. A failed `fdatasync` is never retried.
 
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -21,7 +26,7 @@ use crate::format::{
     begin_frame, encode_record, finish_frame, location, record_len, RecordView, FRAME_HEADER_LEN,
     MAX_FRAME_LEN, MAX_NAME_LEN, NO_PREV, SEGMENT_HEADER_LEN,
 };
-use crate::index::StreamIndex;
+use crate::index::{HashKeyed, Slot, StreamIndex};
 use crate::options::{Durability, Options};
 use crate::read::Snapshot;
 use crate::recovery::Recovered;
@@ -45,12 +50,49 @@ pub(crate) struct Writer {
     ids: IdWindow,
     /// Encoding buffer, reused by every append.
     buf: Vec<u8>,
-    /// Locations of the events of the append being written, reused.
+    /// Locations of the events of the batch being written, reused.
     locations: Vec<u64>,
+    /// The appends of the batch being written that passed their checks, reused.
+    accepted: Vec<Accepted>,
+    /// Bytes were written to the tail since its last sync.
+    unsynced: bool,
     poisoned: Option<String>,
     flusher: Option<Flusher>,
     /// Threads writing the index side files of segments sealed since opening.
     indexers: Vec<JoinHandle<()>>,
+}
+
+/// One append waiting for group commit: validated, not yet checked against the log.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub stream: String,
+    pub expected: ExpectedVersion,
+    pub events: Vec<EventData>,
+    /// From [`validate`].
+    pub frame_len: usize,
+}
+
+/// What a batch has written so far, for checking the appends after it.
+#[derive(Debug, Default)]
+struct BatchState<'b> {
+    /// Streams appended to: slot, last version, last location.
+    heads: HashMap<&'b str, (Slot, u64, u64)>,
+    /// Free hash slots that new streams of the batch have taken.
+    claimed: HashSet<u64>,
+    /// Ids written: key -> (stream, id, position, version).
+    ids: HashKeyed<(&'b str, u128, u64, u64)>,
+}
+
+/// An append of the batch being written that passed its checks.
+#[derive(Debug, Clone)]
+struct Accepted {
+    /// Index of the request in the batch.
+    request: usize,
+    first_position: u64,
+    first_version: u64,
+    slot: Slot,
+    /// Its events' locations, in `Writer::locations`.
+    locations: Range<usize>,
 }
 
 impl Writer {
@@ -85,6 +127,8 @@ impl Writer {
             ids: recovered.ids,
             buf: Vec::new(),
             locations: Vec::new(),
+            accepted: Vec::new(),
+            unsynced: false,
             poisoned: None,
             flusher,
             indexers: Vec::new(),
@@ -96,49 +140,135 @@ impl Writer {
         (Arc::clone(&self.committed), Arc::clone(&self.index))
     }
 
-    /// Appends `events` to `stream` as one frame; `frame_len` comes from [`validate`].
-    pub fn append(
-        &mut self,
-        stream: &str,
-        expected: ExpectedVersion,
-        events: &[EventData],
-        frame_len: usize,
-    ) -> Result<AppendResult> {
-        self.check_writable()?;
-        let (slot, head) = {
-            let index = self.index.read();
-            let (slot, entry) = index.find(stream, |loc, s| self.state.is_stream_at(loc, s))?;
-            (slot, entry.map(|e| (e.last_version, e.last_location)))
+    /// Writes a batch of appends gathered by group commit: checks each in order (against the
+    /// log and against the appends before it in the batch), encodes the ones that pass into
+    /// one buffer, then one `write` and one `fdatasync` for all. `results` gets one result per
+    /// request, in order. If the write or the sync fails, every append of the batch that
+    /// passed its checks fails and the writer is poisoned.
+    pub fn commit(&mut self, batch: &[Request], results: &mut Vec<Result<AppendResult>>) {
+        results.clear();
+        if let Err(e) = self.check_writable() {
+            results.extend(batch.iter().map(|_| Err(e.duplicate())));
+            return;
+        }
+        self.buf.clear();
+        self.locations.clear();
+        self.accepted.clear();
+        let mut batch_state = BatchState::default();
+        let write_seq = self.write_seq + 1;
+        for (i, request) in batch.iter().enumerate() {
+            let staged = self.stage(i, request, write_seq, &mut batch_state);
+            if self.poisoned.is_some() {
+                break;
+            }
+            results.push(staged);
+        }
+        let written = match self.poisoned.clone() {
+            Some(cause) => Err(Error::Poisoned { cause }),
+            None => self.write_batch(),
         };
-        if let Some(original) = self.deduplicate(stream, events)? {
+        if let Err(e) = written {
+            // Nothing of this batch was acknowledged: fail every append that passed its checks
+            // (or was not reached), keep the check failures.
+            results.resize_with(batch.len(), || Err(e.duplicate()));
+            for acc in &self.accepted {
+                results[acc.request] = Err(e.duplicate());
+            }
+            return;
+        }
+        self.write_seq = write_seq;
+        *self.committed.write() = self.state.clone();
+        let mut index = self.index.write();
+        for acc in &self.accepted {
+            let request = &batch[acc.request];
+            let locations = &self.locations[acc.locations.clone()];
+            index.append(&request.stream, acc.slot, acc.first_version, locations);
+            for (ev, &location) in request.events.iter().zip(locations) {
+                if let Some(id) = ev.id {
+                    self.ids.insert(id_key(&request.stream, id), location);
+                }
+            }
+            let count = locations.len() as u64;
+            results[acc.request] = Ok(AppendResult {
+                first_position: acc.first_position,
+                last_position: acc.first_position + count - 1,
+                first_version: acc.first_version,
+                last_version: acc.first_version + count - 1,
+                deduplicated: false,
+            });
+        }
+    }
+
+    /// Checks one request of a batch and, if it passes, encodes its frame into the buffer.
+    /// The `Ok` value is a placeholder for an encoded append (replaced once the batch is
+    /// durable) or the original positions of a deduplicated one.
+    fn stage<'b>(
+        &mut self,
+        i: usize,
+        request: &'b Request,
+        write_seq: u64,
+        batch: &mut BatchState<'b>,
+    ) -> Result<AppendResult> {
+        let stream = request.stream.as_str();
+        let (slot, head) = match batch.heads.get(stream) {
+            Some(&(slot, version, location)) => (slot, Some((version, location))),
+            None => {
+                let index = self.index.read();
+                let (slot, entry) = index.find(stream, |l, s| self.state.is_stream_at(l, s))?;
+                let head = entry.map(|e| (e.last_version, e.last_location));
+                // A new stream whose free hash slot an earlier new stream of this batch took
+                // goes to the collided map, as it would once that stream is in the index.
+                match slot {
+                    Slot::Hashed(hash) if head.is_none() && !batch.claimed.insert(hash) => {
+                        (Slot::Collided, None)
+                    }
+                    _ => (slot, head),
+                }
+            }
+        };
+        let held = |id: u128| -> Result<Option<(u64, u64)>> {
+            let key = id_key(stream, id);
+            if let Some(&(s, held_id, position, version)) = batch.ids.get(&key) {
+                if s == stream && held_id == id {
+                    return Ok(Some((position, version)));
+                }
+            }
+            let Some(location) = self.ids.get(key) else {
+                return Ok(None);
+            };
+            let (view, _) = self.state.record_at(location)?;
+            Ok((view.stream == stream && view.id == Some(id))
+                .then_some((view.position, view.version)))
+        };
+        if let Some(original) = deduplicate(stream, &request.events, held)? {
             return Ok(original);
         }
         let actual = head.map(|(version, _)| version);
-        if !expected.is_satisfied_by(actual) {
+        if !request.expected.is_satisfied_by(actual) {
             return Err(Error::WrongExpectedVersion {
                 stream: stream.to_string(),
-                expected,
+                expected: request.expected,
                 actual,
             });
         }
-        self.make_room(frame_len)?;
-        let tail = self.tail();
+        self.make_room(request.frame_len)?;
+        let tail_seq = self.tail().seq();
+        let events = &request.events;
         let count = events.len() as u64;
         let first_position = self.state.next_position;
         let first_version = actual.map_or(0, |v| v + 1);
         let now = now_micros();
-
-        self.buf.clear();
-        self.locations.clear();
+        let first_location = self.locations.len();
         let start = begin_frame(&mut self.buf);
         let mut prev = head.map_or(NO_PREV, |(_, location)| location);
         for (i, ev) in (0u64..).zip(events) {
             let record_offset = self.state.tail_end + self.buf.len();
+            let version = first_version + i;
             encode_record(
                 &mut self.buf,
                 &RecordView {
                     position: first_position + i,
-                    version: first_version + i,
+                    version,
                     timestamp: ev.timestamp.unwrap_or(now),
                     prev,
                     id: ev.id,
@@ -148,11 +278,16 @@ impl Writer {
                     payload: &ev.payload,
                 },
             );
-            prev = location(tail.seq(), record_offset);
+            prev = location(tail_seq, record_offset);
             self.locations.push(prev);
+            if let Some(id) = ev.id {
+                batch.ids.insert(
+                    id_key(stream, id),
+                    (stream, id, first_position + i, version),
+                );
+            }
         }
-        let write_seq = self.write_seq + 1;
-        let crc = finish_frame(
+        self.last_crc = finish_frame(
             &mut self.buf,
             start,
             first_position,
@@ -160,83 +295,56 @@ impl Writer {
             events.len() as u32,
             self.last_crc,
         );
-
-        let written = tail
-            .write_at(self.state.tail_end, &self.buf)
-            .and_then(|()| match &self.flusher {
-                Some(flusher) => {
-                    flusher.mark_dirty();
-                    Ok(())
-                }
-                None => tail.sync_data(),
-            });
-        if let Err(e) = written {
-            return Err(self.poison(e));
-        }
-
-        self.write_seq = write_seq;
-        self.last_crc = crc;
-        self.state.tail_end += self.buf.len();
         self.state.next_position += count;
-        *self.committed.write() = self.state.clone();
-        self.index
-            .write()
-            .append(stream, slot, first_version, &self.locations);
-        for (ev, &location) in events.iter().zip(&self.locations) {
-            if let Some(id) = ev.id {
-                self.ids.insert(id_key(stream, id), location);
-            }
-        }
+        batch
+            .heads
+            .insert(stream, (slot, first_version + count - 1, prev));
+        self.accepted.push(Accepted {
+            request: i,
+            first_position,
+            first_version,
+            slot,
+            locations: first_location..self.locations.len(),
+        });
+        // Placeholder; the real result is set once the batch is durable.
         Ok(AppendResult {
             first_position,
-            last_position: first_position + count - 1,
+            last_position: first_position,
             first_version,
-            last_version: first_version + count - 1,
+            last_version: first_version,
             deduplicated: false,
         })
     }
 
-    /// If every event of the append carries an id that `stream` holds already, in the same
-    /// order, the original append's positions and versions; if only some do,
-    /// [`Error::DuplicateEvent`]; if none does, `None`.
-    fn deduplicate(&self, stream: &str, events: &[EventData]) -> Result<Option<AppendResult>> {
-        let mut held = 0;
-        let mut first_held: Option<(u128, u64, u64)> = None;
-        let mut last_held: Option<(u64, u64)> = None;
-        let mut in_order = true;
-        for id in events.iter().filter_map(|ev| ev.id) {
-            let Some(location) = self.ids.get(id_key(stream, id)) else {
-                continue;
-            };
-            let (view, _) = self.state.record_at(location)?;
-            if view.stream != stream || view.id != Some(id) {
-                continue; // another (stream, id) whose key collides
-            }
-            held += 1;
-            first_held.get_or_insert((id, view.position, view.version));
-            if let Some((_, version)) = last_held {
-                in_order &= view.version == version + 1;
-            }
-            last_held = Some((view.position, view.version));
+    /// Writes what the buffer holds to the tail and makes everything written durable
+    /// (or, under `Buffered`, tells the flush thread).
+    fn write_batch(&mut self) -> Result<()> {
+        self.write_buffer()?;
+        if !std::mem::take(&mut self.unsynced) {
+            return Ok(());
         }
-        match (first_held, last_held) {
-            (Some((_, first_position, first_version)), Some((last_position, last_version)))
-                if held == events.len() && in_order =>
-            {
-                Ok(Some(AppendResult {
-                    first_position,
-                    last_position,
-                    first_version,
-                    last_version,
-                    deduplicated: true,
-                }))
+        let synced = match &self.flusher {
+            Some(flusher) => {
+                flusher.mark_dirty();
+                Ok(())
             }
-            (Some((id, _, _)), _) => Err(Error::DuplicateEvent {
-                stream: stream.to_string(),
-                id,
-            }),
-            _ => Ok(None),
+            None => self.tail().sync_data(),
+        };
+        synced.map_err(|e| self.poison(e))
+    }
+
+    /// Writes the buffer at the tail's end, without syncing.
+    fn write_buffer(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
         }
+        if let Err(e) = self.tail().write_at(self.state.tail_end, &self.buf) {
+            return Err(self.poison(e));
+        }
+        self.state.tail_end += self.buf.len();
+        self.buf.clear();
+        self.unsynced = true;
+        Ok(())
     }
 
     /// Number of remembered ids and the bytes they take.
@@ -281,12 +389,13 @@ impl Writer {
     /// to a background thread.
     fn make_room(&mut self, frame_len: usize) -> Result<()> {
         let tail = self.tail();
-        let end = self.state.tail_end;
-        if end + frame_len <= tail.capacity() {
+        if self.state.tail_end + self.buf.len() + frame_len <= tail.capacity() {
             return Ok(());
         }
+        // The frames of this batch so far go into the current tail first.
+        self.write_buffer()?;
         let needed = SEGMENT_HEADER_LEN + frame_len;
-        let result = if end == SEGMENT_HEADER_LEN {
+        let result = if self.state.tail_end == SEGMENT_HEADER_LEN {
             tail.grow(needed).map(|grown| {
                 let segments = Arc::make_mut(&mut self.state.segments);
                 let last = segments.len() - 1;
@@ -301,6 +410,7 @@ impl Writer {
                     Arc::make_mut(&mut self.state.segments).push(Arc::new(segment));
                     self.state.tail_end = SEGMENT_HEADER_LEN;
                     self.last_crc = 0;
+                    self.unsynced = false;
                     self.write_index_file(tail);
                 })
         };
@@ -336,6 +446,49 @@ impl Drop for Writer {
         for thread in self.indexers.drain(..) {
             let _ = thread.join();
         }
+    }
+}
+
+/// If every event of the append carries an id that `stream` holds already (`held` gives its
+/// position and version), in the same order, the original positions and versions; if only
+/// some do, [`Error::DuplicateEvent`]; if none does, `None`.
+fn deduplicate(
+    stream: &str,
+    events: &[EventData],
+    held: impl Fn(u128) -> Result<Option<(u64, u64)>>,
+) -> Result<Option<AppendResult>> {
+    let mut count = 0;
+    let mut first: Option<(u128, u64, u64)> = None;
+    let mut last: Option<(u64, u64)> = None;
+    let mut in_order = true;
+    for id in events.iter().filter_map(|ev| ev.id) {
+        let Some((position, version)) = held(id)? else {
+            continue;
+        };
+        count += 1;
+        first.get_or_insert((id, position, version));
+        if let Some((_, last_version)) = last {
+            in_order &= version == last_version + 1;
+        }
+        last = Some((position, version));
+    }
+    match (first, last) {
+        (Some((_, first_position, first_version)), Some((last_position, last_version)))
+            if count == events.len() && in_order =>
+        {
+            Ok(Some(AppendResult {
+                first_position,
+                last_position,
+                first_version,
+                last_version,
+                deduplicated: true,
+            }))
+        }
+        (Some((id, _, _)), _) => Err(Error::DuplicateEvent {
+            stream: stream.to_string(),
+            id,
+        }),
+        _ => Ok(None),
     }
 }
 

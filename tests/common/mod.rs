@@ -67,6 +67,7 @@ pub struct FrameAt {
     pub len: usize,
     pub first_position: u64,
     pub count: u32,
+    pub write_seq: u64,
 }
 
 /// The intact frames of a segment file, from its header to the first one that does not read.
@@ -80,6 +81,7 @@ pub fn frames(path: &Path) -> Vec<FrameAt> {
             len: frame.bytes.len(),
             first_position: frame.header.first_position,
             count: frame.header.count,
+            write_seq: frame.header.write_seq,
         });
         offset += frame.bytes.len();
     }
