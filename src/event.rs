@@ -223,3 +223,70 @@ impl fmt::Debug for RecordedEvent {
             .finish()
     }
 }
+
+/// An event decoded in place in the mapped log: nothing copied, nothing allocated. Handed to
+/// the callback of [`Store::scan_all`](crate::Store::scan_all), and valid during the call;
+/// [`EventRef::to_owned`] keeps a copy.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct EventRef<'a>(pub(crate) RecordView<'a>);
+
+impl<'a> EventRef<'a> {
+    /// Global position.
+    pub fn position(&self) -> u64 {
+        self.0.position
+    }
+
+    /// Version within its stream.
+    pub fn version(&self) -> u64 {
+        self.0.version
+    }
+
+    /// Microseconds since the Unix epoch.
+    pub fn timestamp(&self) -> u64 {
+        self.0.timestamp
+    }
+
+    /// The event's id, if any.
+    pub fn id(&self) -> Option<u128> {
+        self.0.id
+    }
+
+    /// The name of the event's stream.
+    pub fn stream(&self) -> &'a str {
+        self.0.stream
+    }
+
+    /// The event's type.
+    pub fn event_type(&self) -> &'a str {
+        self.0.event_type
+    }
+
+    /// The event's metadata.
+    pub fn metadata(&self) -> &'a [u8] {
+        self.0.metadata
+    }
+
+    /// The event's payload.
+    pub fn payload(&self) -> &'a [u8] {
+        self.0.payload
+    }
+
+    /// An owned copy.
+    pub fn to_owned(&self) -> RecordedEvent {
+        RecordedEvent::from_view(&self.0)
+    }
+}
+
+impl fmt::Debug for EventRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventRef")
+            .field("position", &self.position())
+            .field("stream", &self.stream())
+            .field("version", &self.version())
+            .field("event_type", &self.event_type())
+            .field("id", &self.id())
+            .field("timestamp", &self.timestamp())
+            .field("payload_len", &self.payload().len())
+            .finish()
+    }
+}

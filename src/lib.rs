@@ -74,7 +74,7 @@ mod stream_read;
 mod writer;
 
 pub use error::{Error, Result};
-pub use event::{AppendResult, EventData, ExpectedVersion, RecordedEvent};
+pub use event::{AppendResult, EventData, EventRef, ExpectedVersion, RecordedEvent};
 pub use options::{Durability, Options, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 pub use read::ReadAll;
 pub use recovery::{IndexRebuild, OpenReport, TailCut};

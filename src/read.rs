@@ -82,6 +82,12 @@ impl Snapshot {
 #[derive(Debug)]
 pub struct ReadAll {
     snapshot: Snapshot,
+    at: Position,
+}
+
+/// Where a [`ReadAll`] is in its snapshot.
+#[derive(Debug)]
+struct Position {
     /// Position of the next event to return.
     from: u64,
     /// Position of the next record the cursor will decode.
@@ -97,25 +103,58 @@ pub struct ReadAll {
 impl ReadAll {
     pub(crate) fn new(snapshot: Snapshot, from: u64) -> Self {
         let segment = snapshot.segment_of(from);
-        let mut iter = ReadAll {
-            next: snapshot.segments[segment].base_position(),
-            snapshot,
+        let mut at = Position {
             from,
+            next: snapshot.segments[segment].base_position(),
             segment,
             frame_start: SEGMENT_HEADER_LEN,
             frame_len: 0,
             cursor: None,
             done: false,
         };
-        iter.skip_frames_before_from();
-        iter
+        at.skip_frames_before_from(&snapshot);
+        ReadAll { snapshot, at }
     }
 
+    /// The next event, decoded in place in the mapped segment (checksums verified, nothing
+    /// allocated): the lending form of [`Iterator::next`].
+    pub(crate) fn next_view(&mut self) -> Option<Result<RecordView<'_>>> {
+        let snapshot = &self.snapshot;
+        let at = &mut self.at;
+        loop {
+            if at.done || at.next >= snapshot.next_position {
+                at.done = true;
+                return None;
+            }
+            let Some(cursor) = at.cursor.as_mut() else {
+                if let Err(e) = at.next_frame(snapshot) {
+                    return Some(Err(e));
+                }
+                continue;
+            };
+            let segment = &snapshot.segments[at.segment];
+            let frame = &segment.bytes()[at.frame_start..at.frame_start + at.frame_len];
+            let record_offset = at.frame_start + cursor.offset();
+            match cursor.next(frame) {
+                None => at.cursor = None,
+                Some(Err(reason)) => return Some(Err(at.corrupt(snapshot, record_offset, reason))),
+                Some(Ok(view)) => {
+                    at.next += 1;
+                    if view.position >= at.from {
+                        return Some(Ok(view));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Position {
     /// Hops over whole frames that end before `from`, reading only their headers. A damaged
     /// header stops the hopping; the frame is then verified (and reported) as usual.
-    fn skip_frames_before_from(&mut self) {
-        let segment = &self.snapshot.segments[self.segment];
-        let limit = self.snapshot.limit(self.segment);
+    fn skip_frames_before_from(&mut self, snapshot: &Snapshot) {
+        let segment = &snapshot.segments[self.segment];
+        let limit = snapshot.limit(self.segment);
         let mut offset = SEGMENT_HEADER_LEN;
         while let Some(h) = segment
             .bytes()
@@ -131,28 +170,27 @@ impl ReadAll {
         self.frame_start = offset;
     }
 
-    fn corrupt(
-        &mut self,
-        offset: usize,
-        reason: impl Into<String>,
-    ) -> Option<Result<RecordedEvent>> {
+    /// Ends the read with a [`Error::Corrupt`] at `offset` of the current segment.
+    fn corrupt(&mut self, snapshot: &Snapshot, offset: usize, reason: impl Into<String>) -> Error {
         self.done = true;
-        let path = self.snapshot.segments[self.segment].path();
-        Some(Err(Error::corrupt(path, offset as u64, reason)))
+        let path = snapshot.segments[self.segment].path();
+        Error::corrupt(path, offset as u64, reason)
     }
 
-    /// Moves the cursor to the next frame, verifying it. `Err` carries the error to return.
-    fn next_frame(&mut self) -> std::result::Result<(), Option<Result<RecordedEvent>>> {
+    /// Moves the cursor to the next frame, verifying it.
+    fn next_frame(&mut self, snapshot: &Snapshot) -> Result<()> {
         let mut offset = self.frame_start + self.frame_len;
-        if self.segment + 1 < self.snapshot.segments.len()
-            && self.next == self.snapshot.segments[self.segment + 1].base_position()
+        if self.segment + 1 < snapshot.segments.len()
+            && self.next == snapshot.segments[self.segment + 1].base_position()
         {
             self.segment += 1;
             offset = SEGMENT_HEADER_LEN;
         }
-        let segment = Arc::clone(&self.snapshot.segments[self.segment]);
-        let limit = self.snapshot.limit(self.segment);
-        let data = segment.bytes().get(offset..limit).unwrap_or_default();
+        let limit = snapshot.limit(self.segment);
+        let data = snapshot.segments[self.segment]
+            .bytes()
+            .get(offset..limit)
+            .unwrap_or_default();
         match read_frame(data) {
             Ok(frame) if frame.header.first_position == self.next => {
                 self.frame_start = offset;
@@ -160,18 +198,18 @@ impl ReadAll {
                 self.cursor = Some(RecordCursor::new(&frame.header));
                 Ok(())
             }
-            Ok(frame) => Err(self.corrupt(
-                offset,
-                format!(
+            Ok(frame) => {
+                let reason = format!(
                     "frame starts at position {}, position {} expected",
                     frame.header.first_position, self.next
-                ),
-            )),
-            Err(FrameFault::End) => Err(self.corrupt(
-                offset,
-                format!("segment ends before position {}", self.next),
-            )),
-            Err(fault) => Err(self.corrupt(offset, fault.describe())),
+                );
+                Err(self.corrupt(snapshot, offset, reason))
+            }
+            Err(FrameFault::End) => {
+                let reason = format!("segment ends before position {}", self.next);
+                Err(self.corrupt(snapshot, offset, reason))
+            }
+            Err(fault) => Err(self.corrupt(snapshot, offset, fault.describe())),
         }
     }
 }
@@ -180,30 +218,7 @@ impl Iterator for ReadAll {
     type Item = Result<RecordedEvent>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.done || self.next >= self.snapshot.next_position {
-                self.done = true;
-                return None;
-            }
-            let Some(cursor) = self.cursor.as_mut() else {
-                if let Err(out) = self.next_frame() {
-                    return out;
-                }
-                continue;
-            };
-            let segment = &self.snapshot.segments[self.segment];
-            let frame = &segment.bytes()[self.frame_start..self.frame_start + self.frame_len];
-            let record_offset = self.frame_start + cursor.offset();
-            match cursor.next(frame) {
-                None => self.cursor = None,
-                Some(Err(reason)) => return self.corrupt(record_offset, reason),
-                Some(Ok(view)) => {
-                    self.next += 1;
-                    if view.position >= self.from {
-                        return Some(Ok(RecordedEvent::from_view(&view)));
-                    }
-                }
-            }
-        }
+        self.next_view()
+            .map(|view| view.map(|view| RecordedEvent::from_view(&view)))
     }
 }
