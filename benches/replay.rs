@@ -1,62 +1,93 @@
-//! Replaying a store in position order with checksums verified (W4 of BENCHMARKS.md, at a size
-//! a bench run affords), next to the raw baseline: reading the same segment files sequentially
-//! into memory. Page cache warm in both.
+//! W4 of BENCHMARKS.md: replay every event of a store in position order, checksums verified,
+//! after reopen with the page cache warm: the zero-copy `scan_all` and the owned `read_all`
+//! iterator, next to the raw baseline of reading the same segment files' data sequentially
+//! into memory. The store is the W5 data set (10M events at full size; set
+//! `ANNALS_BENCH_EVENTS`).
 
+mod common;
+
+use std::fs::File;
 use std::io::Read;
+use std::ops::ControlFlow;
 
-use annals::{EventData, ExpectedVersion, Options, Store};
+use annals::format::{record_len, FRAME_HEADER_LEN};
+use annals::Store;
+use common::{bench_events, interleaved_store};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-const EVENTS: u64 = 200_000;
-
 fn replay(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let options = Options::default().segment_size(64 << 20);
-    let store = Store::open_with(dir.path(), options.clone()).expect("open");
-    let payload: Vec<u8> = (0..200u32).map(|i| (i * 7919 % 251) as u8).collect();
-    for b in 0..EVENTS / 1000 {
-        let events = (0..1000u64).map(|i| {
-            EventData::new("QuestionAnswered", payload.clone()).id(u128::from(b * 1000 + i))
-        });
-        store
-            .append(
-                &format!("student-{}", b % 100),
-                ExpectedVersion::Any,
-                events,
-            )
-            .expect("append");
-    }
-    store.close().expect("close");
-    let store = Store::open_with(dir.path(), options).expect("reopen");
-    let files: Vec<_> = std::fs::read_dir(dir.path())
+    let events = bench_events();
+    let dir = interleaved_store(events, events / 100);
+    let store = Store::open(&dir).expect("open");
+    let events = store.next_position();
+    // The raw baseline reads the bytes the events occupy in the segment files, in order (the
+    // rest of each file is preallocated zeros). The data set has one event per frame.
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("read_dir")
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "log"))
         .collect();
+    files.sort();
+    let data_bytes: u64 = {
+        let mut total = 0;
+        store
+            .scan_all(0, |ev| {
+                let record = record_len(
+                    ev.stream().len(),
+                    ev.event_type().len(),
+                    ev.metadata().len(),
+                    ev.payload().len(),
+                    ev.id().is_some(),
+                );
+                total += (FRAME_HEADER_LEN + record) as u64;
+                ControlFlow::Continue(())
+            })
+            .expect("scan");
+        total
+    };
+    eprintln!("W4 store: {events} events in {} segment files", files.len());
 
     let mut group = c.benchmark_group("replay");
-    group.throughput(Throughput::Elements(EVENTS));
-    group.sample_size(20);
-    let mut buf = Vec::new();
+    group.throughput(Throughput::Elements(events));
+    group.sample_size(10);
+    let mut buf = vec![0u8; 64 << 20];
     group.bench_function("raw sequential read", |b| {
         b.iter(|| {
-            let mut total = 0;
-            for f in &files {
-                buf.clear();
-                total += std::fs::File::open(f)
-                    .and_then(|mut f| f.read_to_end(&mut buf))
-                    .expect("read");
+            let mut left = data_bytes;
+            for path in &files {
+                let mut f = File::open(path).expect("open");
+                while left > 0 {
+                    let want = buf.len().min(left as usize);
+                    let n = f.read(&mut buf[..want]).expect("read");
+                    if n == 0 {
+                        break;
+                    }
+                    left -= n as u64;
+                }
             }
-            total
+            left
         })
     });
-    group.bench_function("annals read_all", |b| {
+    group.bench_function("annals scan_all (zero-copy)", |b| {
         b.iter(|| {
-            let mut n = 0u64;
+            let mut bytes = 0usize;
+            let seen = store
+                .scan_all(0, |ev| {
+                    bytes += ev.payload().len();
+                    ControlFlow::Continue(())
+                })
+                .expect("scan");
+            assert_eq!(seen, events);
+            bytes
+        })
+    });
+    group.bench_function("annals read_all (owned)", |b| {
+        b.iter(|| {
+            let mut bytes = 0usize;
             for ev in store.read_all(0) {
-                n += ev.expect("event").payload().len() as u64;
+                bytes += ev.expect("event").payload().len();
             }
-            assert_eq!(n, EVENTS * 200);
+            bytes
         })
     });
     group.finish();

@@ -81,6 +81,8 @@ struct BatchState<'b> {
     claimed: HashSet<u64>,
     /// Ids written: key -> (stream, id, position, version).
     ids: HashKeyed<(&'b str, u128, u64, u64)>,
+    /// More appends follow the one being staged in this batch.
+    more_follow: bool,
 }
 
 /// An append of the batch being written that passed its checks.
@@ -157,6 +159,7 @@ impl Writer {
         let mut batch_state = BatchState::default();
         let write_seq = self.write_seq + 1;
         for (i, request) in batch.iter().enumerate() {
+            batch_state.more_follow = i + 1 < batch.len();
             let staged = self.stage(i, request, write_seq, &mut batch_state);
             if self.poisoned.is_some() {
                 break;
@@ -280,7 +283,8 @@ impl Writer {
             );
             prev = location(tail_seq, record_offset);
             self.locations.push(prev);
-            if let Some(id) = ev.id {
+            // Later appends of the batch check their ids against these.
+            if let (Some(id), true) = (ev.id, batch.more_follow) {
                 batch.ids.insert(
                     id_key(stream, id),
                     (stream, id, first_position + i, version),
