@@ -1,8 +1,9 @@
 //! W4 of BENCHMARKS.md: replay every event of a store in position order, checksums verified,
 //! after reopen with the page cache warm: the zero-copy `scan_all` and the owned `read_all`
 //! iterator, next to the raw baseline of reading the same segment files' data sequentially
-//! into memory. The store is the W5 data set (10M events at full size; set
-//! `ANNALS_BENCH_EVENTS`).
+//! into memory. Two stores of 10M events at full size (set `ANNALS_BENCH_EVENTS`): the W5
+//! data set, written one event per append (so one checksum per event), and one written in
+//! appends of 1,000 events.
 
 mod common;
 
@@ -10,44 +11,51 @@ use std::fs::File;
 use std::io::Read;
 use std::ops::ControlFlow;
 
-use annals::format::{record_len, FRAME_HEADER_LEN};
+use std::path::Path;
+
+use annals::format::{peek_frame_header, SEGMENT_HEADER_LEN};
 use annals::Store;
-use common::{bench_events, interleaved_store};
+use common::{batched_store, bench_events, interleaved_store};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn replay(c: &mut Criterion) {
     let events = bench_events();
-    let dir = interleaved_store(events, events / 100);
-    let store = Store::open(&dir).expect("open");
+    replay_store(
+        c,
+        "one event per append",
+        &interleaved_store(events, events / 100),
+    );
+    replay_store(c, "1,000 events per append", &batched_store(events));
+}
+
+fn replay_store(c: &mut Criterion, name: &str, dir: &Path) {
+    let store = Store::open(dir).expect("open");
     let events = store.next_position();
     // The raw baseline reads the bytes the events occupy in the segment files, in order (the
-    // rest of each file is preallocated zeros). The data set has one event per frame.
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
+    // rest of each file is preallocated zeros).
+    let mut files: Vec<_> = std::fs::read_dir(dir)
         .expect("read_dir")
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "log"))
         .collect();
     files.sort();
-    let data_bytes: u64 = {
-        let mut total = 0;
-        store
-            .scan_all(0, |ev| {
-                let record = record_len(
-                    ev.stream().len(),
-                    ev.event_type().len(),
-                    ev.metadata().len(),
-                    ev.payload().len(),
-                    ev.id().is_some(),
-                );
-                total += (FRAME_HEADER_LEN + record) as u64;
-                ControlFlow::Continue(())
-            })
-            .expect("scan");
-        total
-    };
-    eprintln!("W4 store: {events} events in {} segment files", files.len());
+    let data_bytes: u64 = files
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).expect("read segment");
+            let mut end = SEGMENT_HEADER_LEN;
+            while let Some(h) = bytes.get(end..).and_then(peek_frame_header) {
+                end += h.len as usize;
+            }
+            end as u64
+        })
+        .sum();
+    eprintln!(
+        "W4 store ({name}): {events} events, {data_bytes} bytes in {} segment files",
+        files.len()
+    );
 
-    let mut group = c.benchmark_group("replay");
+    let mut group = c.benchmark_group(format!("replay, {name}"));
     group.throughput(Throughput::Elements(events));
     group.sample_size(10);
     let mut buf = vec![0u8; 64 << 20];

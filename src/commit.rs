@@ -4,12 +4,13 @@
 //! is woken when its own append's batch is durable (or has failed).
 //!
 //! The idea is okaywal's: no dedicated thread; a caller that finds no leader becomes the
-//! leader. Wake-ups are targeted: when a batch is done the leader unparks exactly the callers
-//! of that batch, plus the first caller waiting for the next batch (to lead it). Waking every
-//! waiter instead (a condition variable's `notify_all`) spent most of the time of 64
-//! appending threads on two cores in context switches.
+//! leader. Wake-ups are targeted: when a batch is done the leader puts each result in its
+//! caller's own slot and unparks exactly the callers of that batch, plus the first caller
+//! waiting for the next batch (to lead it). Waking every waiter instead (a condition
+//! variable's `notify_all`) and handing results back through the shared queue lock spent most
+//! of the time of 64 appending threads on two cores in context switches.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::thread::Thread;
 
 use parking_lot::{Mutex, MutexGuard};
@@ -18,14 +19,14 @@ use crate::error::Result;
 use crate::event::AppendResult;
 use crate::writer::{Request, Writer};
 
+/// Where a caller's result is put.
+type Slot = Arc<Mutex<Option<Result<AppendResult>>>>;
+
 #[derive(Debug, Default)]
 struct Queue {
-    /// Appends waiting for the next batch, and their callers with their tickets.
+    /// Appends waiting for the next batch, and their callers.
     waiting: Vec<Request>,
-    callers: Vec<(u64, Thread)>,
-    next_ticket: u64,
-    /// Results not yet picked up by their callers, by ticket.
-    done: HashMap<u64, Result<AppendResult>>,
+    callers: Vec<(Slot, Thread)>,
     /// A leader is committing a batch.
     leading: bool,
 }
@@ -53,43 +54,59 @@ impl GroupCommit {
 
     /// Queues `request`, waits until its batch is committed, and returns its result.
     pub fn append(&self, request: Request) -> Result<AppendResult> {
-        let mut queue = self.queue.lock();
-        let ticket = queue.next_ticket;
-        queue.next_ticket += 1;
-        queue.waiting.push(request);
-        queue.callers.push((ticket, std::thread::current()));
+        let slot: Slot = Arc::new(Mutex::new(None));
+        {
+            let mut queue = self.queue.lock();
+            queue.waiting.push(request);
+            queue
+                .callers
+                .push((Arc::clone(&slot), std::thread::current()));
+        }
         loop {
-            if let Some(result) = queue.done.remove(&ticket) {
+            if let Some(result) = slot.lock().take() {
                 return result;
             }
-            if queue.leading {
-                // Parked until this append's batch is done or this caller is to lead; a stray
-                // unpark only makes it look again.
-                MutexGuard::unlocked(&mut queue, std::thread::park);
-                continue;
+            if !self.lead_if_free() {
+                // Unparked when this append's batch is done or this caller is to lead; a
+                // stray unpark only makes it look again.
+                std::thread::park();
+            }
+        }
+    }
+
+    /// If no batch is being committed, commits every waiting append and wakes their callers
+    /// and the next leader. Returns whether it did.
+    fn lead_if_free(&self) -> bool {
+        let (batch, callers) = {
+            let mut queue = self.queue.lock();
+            if queue.leading || queue.waiting.is_empty() {
+                return false;
             }
             queue.leading = true;
-            let batch = std::mem::take(&mut queue.waiting);
-            let callers = std::mem::take(&mut queue.callers);
-            let mut results = Vec::with_capacity(batch.len());
-            MutexGuard::unlocked(&mut queue, || {
-                self.writer.lock().commit(&batch, &mut results);
-            });
-            queue
-                .done
-                .extend(callers.iter().map(|(t, _)| *t).zip(results));
-            queue.leading = false;
-            let next_leader = queue.callers.first().map(|(_, thread)| thread.clone());
-            MutexGuard::unlocked(&mut queue, || {
-                for (t, thread) in &callers {
-                    if *t != ticket {
-                        thread.unpark();
-                    }
-                }
-                if let Some(thread) = next_leader {
-                    thread.unpark();
-                }
-            });
+            (
+                std::mem::take(&mut queue.waiting),
+                std::mem::take(&mut queue.callers),
+            )
+        };
+        let mut results = Vec::with_capacity(batch.len());
+        self.writer.lock().commit(&batch, &mut results);
+        for ((slot, _), result) in callers.iter().zip(results) {
+            *slot.lock() = Some(result);
         }
+        let next_leader = {
+            let mut queue = self.queue.lock();
+            queue.leading = false;
+            queue.callers.first().map(|(_, thread)| thread.clone())
+        };
+        let me = std::thread::current().id();
+        for (_, thread) in &callers {
+            if thread.id() != me {
+                thread.unpark();
+            }
+        }
+        if let Some(thread) = next_leader {
+            thread.unpark();
+        }
+        true
     }
 }

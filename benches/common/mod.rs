@@ -76,6 +76,40 @@ pub fn interleaved_store(events: u64, streams: u64) -> PathBuf {
     dir
 }
 
+/// A closed store of `events` events written in durable appends of 1,000 events each (to
+/// 1,000 streams in turn), under `target/bench-data/` and reused by later runs.
+pub fn batched_store(events: u64) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/bench-data")
+        .join(format!("batched-{events}"));
+    let ready = dir.join("READY");
+    if ready.exists() {
+        return dir;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!(
+        "building {events} events in appends of 1,000 in {}",
+        dir.display()
+    );
+    let store = Store::open(&dir).expect("open data set");
+    let mut rng = Rng(0xba7c);
+    for b in 0..events.div_ceil(1000) {
+        let events = (0..1000u64).map(|i| {
+            EventData::new("QuestionAnswered", rng.bytes(200)).id(u128::from(b * 1000 + i) + 1)
+        });
+        store
+            .append(
+                &format!("student-{}", b % 1000),
+                ExpectedVersion::Any,
+                events,
+            )
+            .expect("append");
+    }
+    store.close().expect("close");
+    std::fs::write(&ready, events.to_string()).expect("mark data set ready");
+    dir
+}
+
 /// Resident memory of this process in bytes (Linux).
 pub fn resident_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
