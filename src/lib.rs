@@ -60,6 +60,7 @@ mod dedup;
 mod dir;
 mod error;
 mod event;
+mod fault;
 mod flush;
 pub mod format;
 mod index;
@@ -75,6 +76,8 @@ mod writer;
 
 pub use error::{Error, Result};
 pub use event::{AppendResult, EventData, EventRef, ExpectedVersion, RecordedEvent};
+#[doc(hidden)]
+pub use fault::FaultPlan;
 pub use options::{Durability, Options, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 pub use read::ReadAll;
 pub use recovery::{IndexRebuild, OpenReport, TailCut};

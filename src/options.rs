@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::fault::FaultPlan;
 use crate::format::{FRAME_HEADER_LEN, MAX_FRAME_LEN, RECORD_HEADER_LEN};
 use crate::index::{default_stream_hash, StreamHasher};
 
@@ -38,6 +39,7 @@ pub enum Durability {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub(crate) stream_hasher: StreamHasher,
+    pub(crate) fault_plan: FaultPlan,
     segment_size: u64,
     durability: Durability,
     flush_interval: Duration,
@@ -49,6 +51,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             stream_hasher: default_stream_hash,
+            fault_plan: FaultPlan::default(),
             segment_size: 256 << 20,
             durability: Durability::Fsync,
             flush_interval: Duration::from_millis(10),
@@ -96,6 +99,14 @@ impl Options {
     #[doc(hidden)]
     pub fn stream_hasher(mut self, hasher: fn(&str) -> u64) -> Self {
         self.stream_hasher = hasher;
+        self
+    }
+
+    /// Makes chosen `write` or `fdatasync` calls of the writer fail. For tests of failure
+    /// handling; not part of the stable API.
+    #[doc(hidden)]
+    pub fn fault_plan(mut self, plan: FaultPlan) -> Self {
+        self.fault_plan = plan;
         self
     }
 

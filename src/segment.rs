@@ -165,6 +165,18 @@ impl Segment {
         })
     }
 
+    /// Zeroes the file from `offset` to its end (truncating and re-extending it) and syncs.
+    /// The map stays valid: the file keeps its size, and no reader reads past the committed
+    /// end, which is at or before `offset`.
+    pub fn zero_from(&self, offset: usize) -> Result<()> {
+        let capacity = self.capacity() as u64;
+        self.file
+            .set_len(offset as u64)
+            .and_then(|()| self.file.set_len(capacity))
+            .and_then(|()| self.file.sync_all())
+            .map_err(|e| Error::io("discard unacknowledged bytes", &self.path, e))
+    }
+
     /// Returns the segment grown to `capacity` bytes and mapped anew; the old value stays valid
     /// for readers that hold it. Used for an append larger than an empty tail segment.
     pub fn grow(&self, capacity: usize) -> Result<Self> {

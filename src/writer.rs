@@ -21,6 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::dedup::{id_key, IdWindow};
 use crate::error::{Error, Result};
 use crate::event::{AppendResult, EventData, ExpectedVersion};
+use crate::fault::Faults;
 use crate::flush::Flusher;
 use crate::format::{
     begin_frame, encode_record, finish_frame, location, record_len, RecordView, FRAME_HEADER_LEN,
@@ -56,6 +57,8 @@ pub(crate) struct Writer {
     accepted: Vec<Accepted>,
     /// Bytes were written to the tail since its last sync.
     unsynced: bool,
+    /// Injected I/O failures (tests only).
+    faults: Faults,
     poisoned: Option<String>,
     flusher: Option<Flusher>,
     /// Threads writing the index side files of segments sealed since opening.
@@ -120,6 +123,7 @@ impl Writer {
         };
         Ok(Writer {
             dir,
+            faults: Faults::new(options.fault_plan),
             options,
             committed: Arc::new(RwLock::new(state.clone())),
             state,
@@ -158,19 +162,23 @@ impl Writer {
         self.accepted.clear();
         let mut batch_state = BatchState::default();
         let write_seq = self.write_seq + 1;
+        let start = (self.tail().seq(), self.state.tail_end);
+        let mut failure = None;
         for (i, request) in batch.iter().enumerate() {
             batch_state.more_follow = i + 1 < batch.len();
             let staged = self.stage(i, request, write_seq, &mut batch_state);
-            if self.poisoned.is_some() {
+            if let Some(cause) = self.poisoned.clone() {
+                failure = Some(staged.err().unwrap_or(Error::Poisoned { cause }));
                 break;
             }
             results.push(staged);
         }
-        let written = match self.poisoned.clone() {
-            Some(cause) => Err(Error::Poisoned { cause }),
+        let written = match failure {
+            Some(e) => Err(e),
             None => self.write_batch(),
         };
         if let Err(e) = written {
+            self.discard_from(start);
             // Nothing of this batch was acknowledged: fail every append that passed its checks
             // (or was not reached), keep the check failures.
             results.resize_with(batch.len(), || Err(e.duplicate()));
@@ -332,9 +340,26 @@ impl Writer {
                 flusher.mark_dirty();
                 Ok(())
             }
-            None => self.tail().sync_data(),
+            None => {
+                let tail = self.tail();
+                self.faults
+                    .before_sync()
+                    .map_err(|e| Error::io("fdatasync", tail.path(), e))
+                    .and_then(|()| tail.sync_data())
+            }
         };
         synced.map_err(|e| self.poison(e))
+    }
+
+    /// After a failed batch: zeroes what the batch may have put in the tail from `start` (the
+    /// tail's sequence number and end when the batch began), so that a reopen does not find
+    /// appends that were never acknowledged. Best effort: the store is poisoned already, and
+    /// recovery copes with whatever is left.
+    fn discard_from(&mut self, (seq, offset): (u64, usize)) {
+        let tail = self.tail();
+        if tail.seq() == seq {
+            let _ = tail.zero_from(offset);
+        }
     }
 
     /// Writes the buffer at the tail's end, without syncing.
@@ -342,7 +367,13 @@ impl Writer {
         if self.buf.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.tail().write_at(self.state.tail_end, &self.buf) {
+        let tail = self.tail();
+        let written = self
+            .faults
+            .before_write()
+            .map_err(|e| Error::io("write", tail.path(), e))
+            .and_then(|()| tail.write_at(self.state.tail_end, &self.buf));
+        if let Err(e) = written {
             return Err(self.poison(e));
         }
         self.state.tail_end += self.buf.len();

@@ -1,0 +1,108 @@
+//! A failed `write` or `fdatasync` fails every append of its batch, poisons the store until
+//! it is reopened, and after reopening the store holds exactly the acknowledged appends.
+
+use std::sync::Barrier;
+
+use annals::{Error, EventData, ExpectedVersion, FaultPlan, Options, Store};
+
+const THREADS: usize = 16;
+
+/// Appends from many threads until the injected failure; returns the acknowledged payloads.
+fn run_until_failure(plan: FaultPlan) -> (tempfile::TempDir, Vec<Vec<u8>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path(), Options::default().fault_plan(plan)).unwrap();
+    let barrier = Barrier::new(THREADS);
+    let outcomes: Vec<Vec<(Vec<u8>, annals::Result<annals::AppendResult>)>> =
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let (store, barrier) = (&store, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        (0..40)
+                            .map(|n| {
+                                let payload = format!("{t}/{n}").into_bytes();
+                                let event = EventData::new("E", payload.clone());
+                                (payload, store.append("s", ExpectedVersion::Any, [event]))
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+    let mut acknowledged = Vec::new();
+    let (mut io_errors, mut poisoned) = (0, 0);
+    for (payload, result) in outcomes.into_iter().flatten() {
+        match result {
+            Ok(_) => acknowledged.push(payload),
+            Err(Error::Io { source, .. }) => {
+                assert!(source.to_string().contains("injected"), "{source}");
+                io_errors += 1;
+            }
+            Err(Error::Poisoned { cause }) => {
+                assert!(cause.contains("injected"), "{cause}");
+                poisoned += 1;
+            }
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+    assert!(
+        io_errors >= 1,
+        "the failing batch reported its error to its callers"
+    );
+    assert!(poisoned >= 1, "later appends are refused");
+    // Refused until reopened, sync included.
+    let refused = store.append("s", ExpectedVersion::Any, [EventData::new("E", vec![])]);
+    assert!(matches!(refused, Err(Error::Poisoned { .. })));
+    assert!(matches!(store.sync(), Err(Error::Poisoned { .. })));
+    // Readers still see exactly what was acknowledged.
+    let seen: Vec<Vec<u8>> = store
+        .read_all(0)
+        .map(|e| e.unwrap().payload().to_vec())
+        .collect();
+    assert_eq!(sorted(seen), sorted(acknowledged.clone()));
+    drop(store);
+    (dir, acknowledged)
+}
+
+fn sorted(mut v: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    v.sort();
+    v
+}
+
+fn check_reopened(dir: &tempfile::TempDir, acknowledged: Vec<Vec<u8>>) {
+    let store = Store::open(dir.path()).unwrap();
+    let stored: Vec<Vec<u8>> = store
+        .read_all(0)
+        .map(|e| e.unwrap().payload().to_vec())
+        .collect();
+    assert_eq!(
+        sorted(stored),
+        sorted(acknowledged),
+        "exactly the acknowledged appends"
+    );
+    // And the reopened store accepts writes again.
+    store
+        .append("s", ExpectedVersion::Any, [EventData::new("E", vec![1])])
+        .unwrap();
+}
+
+#[test]
+fn a_failed_fdatasync_fails_its_batch_and_poisons_the_store() {
+    let (dir, acknowledged) = run_until_failure(FaultPlan {
+        fail_sync: Some(20),
+        ..FaultPlan::default()
+    });
+    assert!(!acknowledged.is_empty());
+    check_reopened(&dir, acknowledged);
+}
+
+#[test]
+fn a_failed_write_fails_its_batch_and_poisons_the_store() {
+    let (dir, acknowledged) = run_until_failure(FaultPlan {
+        fail_write: Some(15),
+        ..FaultPlan::default()
+    });
+    check_reopened(&dir, acknowledged);
+}
