@@ -9,6 +9,7 @@
 //! | `LOCK` | empty; an exclusive OS file lock on it marks the store as open |
 //! | `{base:020}.log` | a segment: the events from global position `base` on, e.g. `00000000000000000000.log` |
 //! | `{base:020}.idx` | the index side file of a sealed segment (see below) |
+//! | `checkpoints/{name}` | a consumer checkpoint (see below) |
 //! | `*.tmp` | a file being created; deleted on open (a crash left it half made) |
 //!
 //! Segment names are zero-padded to 20 digits so that names sort like positions. Only the last
@@ -105,6 +106,12 @@
 //!
 //! Then the ids section: one 28-byte entry per event with an id, in position order: id (16),
 //! index of its stream in this file's stream list (4), location of the event (8).
+//!
+//! # Checkpoint file
+//!
+//! 20 bytes: magic `ANNALCKP` (8), the saved position (8), CRC-32 of the first 16 bytes (4).
+//! Written as `{name}.tmp`, synced, renamed over `{name}`, directory synced: a crash leaves
+//! the old value or the new one.
 //!
 //! # Decoding
 //!

@@ -55,6 +55,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod checkpoint;
 mod commit;
 mod dedup;
 mod dir;
@@ -72,6 +73,7 @@ mod seg_index;
 mod segment;
 mod store;
 mod stream_read;
+mod subscription;
 mod writer;
 
 pub use error::{Error, Result};
@@ -83,3 +85,4 @@ pub use read::ReadAll;
 pub use recovery::{IndexRebuild, OpenReport, TailCut};
 pub use store::{Stats, Store};
 pub use stream_read::{ReadStream, ReadStreamBackward};
+pub use subscription::Subscription;

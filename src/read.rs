@@ -97,7 +97,8 @@ struct Position {
     frame_start: usize,
     frame_len: usize,
     cursor: Option<RecordCursor>,
-    done: bool,
+    /// An error ended the read.
+    failed: bool,
 }
 
 impl ReadAll {
@@ -110,10 +111,21 @@ impl ReadAll {
             frame_start: SEGMENT_HEADER_LEN,
             frame_len: 0,
             cursor: None,
-            done: false,
+            failed: false,
         };
         at.skip_frames_before_from(&snapshot);
         ReadAll { snapshot, at }
+    }
+
+    /// Position of the next event this read would return.
+    pub(crate) fn next_position(&self) -> u64 {
+        self.at.next.max(self.at.from)
+    }
+
+    /// Continues the read into `newer`, a later snapshot of the same log (it holds every
+    /// segment and byte of the current one), without starting over.
+    pub(crate) fn extend(&mut self, newer: Snapshot) {
+        self.snapshot = newer;
     }
 
     /// The next event, decoded in place in the mapped segment (checksums verified, nothing
@@ -122,8 +134,7 @@ impl ReadAll {
         let snapshot = &self.snapshot;
         let at = &mut self.at;
         loop {
-            if at.done || at.next >= snapshot.next_position {
-                at.done = true;
+            if at.failed || at.next >= snapshot.next_position {
                 return None;
             }
             let Some(cursor) = at.cursor.as_mut() else {
@@ -172,7 +183,7 @@ impl Position {
 
     /// Ends the read with a [`Error::Corrupt`] at `offset` of the current segment.
     fn corrupt(&mut self, snapshot: &Snapshot, offset: usize, reason: impl Into<String>) -> Error {
-        self.done = true;
+        self.failed = true;
         let path = snapshot.segments[self.segment].path();
         Error::corrupt(path, offset as u64, reason)
     }

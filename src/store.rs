@@ -5,8 +5,9 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
+use crate::checkpoint;
 use crate::commit::GroupCommit;
 use crate::dir::DirLock;
 use crate::error::Result;
@@ -16,6 +17,7 @@ use crate::options::Options;
 use crate::read::{ReadAll, Snapshot};
 use crate::recovery::{recover, OpenReport};
 use crate::stream_read::{ReadStream, ReadStreamBackward};
+use crate::subscription::{CommitSignal, Subscription};
 use crate::writer::{validate, Request, Writer};
 
 /// An open event store: a cheap handle; clones share one engine. All methods take `&self`.
@@ -35,6 +37,10 @@ struct Inner {
     committed: Arc<RwLock<Snapshot>>,
     /// The per-stream index; updated by the writer after `committed`.
     index: Arc<RwLock<StreamIndex>>,
+    /// Raised by the writer after each batch, for subscriptions.
+    signal: Arc<CommitSignal>,
+    /// Checkpoints are saved one at a time.
+    checkpoint_lock: Mutex<()>,
     // Declared last so it is released last, after the writer has synced and stopped.
     _lock: DirLock,
 }
@@ -62,7 +68,7 @@ impl Store {
         )?;
         let report = recovered.report.clone();
         let writer = Writer::new(dir.clone(), options.clone(), recovered)?;
-        let (committed, index) = writer.shared();
+        let (committed, index, signal) = writer.shared();
         Ok(Store {
             inner: Arc::new(Inner {
                 dir,
@@ -71,6 +77,8 @@ impl Store {
                 commit: GroupCommit::new(writer),
                 committed,
                 index,
+                signal,
+                checkpoint_lock: Mutex::new(()),
                 _lock: lock,
             }),
         })
@@ -229,6 +237,45 @@ impl Store {
         self.inner.committed.read().clone()
     }
 
+    /// The committed log now.
+    pub(crate) fn committed(&self) -> Snapshot {
+        self.snapshot()
+    }
+
+    /// What wakes subscribers.
+    pub(crate) fn commit_signal(&self) -> &CommitSignal {
+        &self.inner.signal
+    }
+
+    /// A read of `stream` from `from_version` and the position where the snapshot it reads
+    /// ends: every event of the stream at or after that position is newer than the read.
+    pub(crate) fn read_stream_until(&self, stream: &str, from_version: u64) -> (ReadStream, u64) {
+        match self.lookup(stream, |snapshot, entry| {
+            let end = snapshot.next_position;
+            (ReadStream::new(snapshot, stream, from_version, entry), end)
+        }) {
+            Ok(found) => found,
+            Err(e) => {
+                let snapshot = self.snapshot();
+                let end = snapshot.next_position;
+                (ReadStream::failed(snapshot, e), end)
+            }
+        }
+    }
+
+    /// Every committed event from `from_position` on, then every new one as it is committed:
+    /// in position order, no gap, no duplicate. Filter with
+    /// [`Subscription::event_types`] and [`Subscription::stream_prefix`].
+    pub fn subscribe_all(&self, from_position: u64) -> Subscription {
+        Subscription::all(self.clone(), from_position)
+    }
+
+    /// The events of `stream` from `from_version` on (read through the stream index), then
+    /// every new one as it is committed.
+    pub fn subscribe_stream(&self, stream: &str, from_version: u64) -> Subscription {
+        Subscription::stream(self.clone(), stream, from_version)
+    }
+
     /// The position the next event will get: every position below it is committed.
     pub fn next_position(&self) -> u64 {
         self.inner.committed.read().next_position
@@ -248,6 +295,35 @@ impl Store {
     /// What opening the store found: segments, events, and any torn tail that was cut.
     pub fn open_report(&self) -> &OpenReport {
         &self.inner.report
+    }
+
+    /// Saves `position` as the durable checkpoint of consumer `name` (1 to 128 characters
+    /// of `A-Z a-z 0-9 _ - .`): atomically (a crash leaves the old or the new value) and
+    /// durably (on stable storage when this returns). Save the position *after* the last
+    /// event handled: `event.position() + 1`, or [`Subscription::position`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = annals::Store::open(dir.path())?;
+    /// assert_eq!(store.checkpoint("projector-a")?, None);
+    /// store.save_checkpoint("projector-a", 42)?;
+    /// assert_eq!(store.checkpoint("projector-a")?, Some(42));
+    /// assert_eq!(store.checkpoints()?, [("projector-a".to_string(), 42)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn save_checkpoint(&self, name: &str, position: u64) -> Result<()> {
+        let _one_at_a_time = self.inner.checkpoint_lock.lock();
+        checkpoint::save(&self.inner.dir, name, position)
+    }
+
+    /// The checkpoint of consumer `name`, `None` if it never saved one.
+    pub fn checkpoint(&self, name: &str) -> Result<Option<u64>> {
+        checkpoint::load(&self.inner.dir, name)
+    }
+
+    /// Every saved checkpoint, as `(name, position)` sorted by name.
+    pub fn checkpoints(&self) -> Result<Vec<(String, u64)>> {
+        checkpoint::list(&self.inner.dir)
     }
 
     /// Counts and memory of the store's in-memory structures.

@@ -33,6 +33,7 @@ use crate::read::Snapshot;
 use crate::recovery::Recovered;
 use crate::seg_index::SegmentIndex;
 use crate::segment::Segment;
+use crate::subscription::CommitSignal;
 
 /// The single writer of a store (callers take turns through a mutex).
 #[derive(Debug)]
@@ -48,6 +49,8 @@ pub(crate) struct Writer {
     /// What readers see, replaced after each append (before `index` is updated).
     committed: Arc<RwLock<Snapshot>>,
     index: Arc<RwLock<StreamIndex>>,
+    /// Wakes subscribers after each batch.
+    signal: Arc<CommitSignal>,
     ids: IdWindow,
     /// Encoding buffer, reused by every append.
     buf: Vec<u8>,
@@ -130,6 +133,7 @@ impl Writer {
             last_crc: recovered.last_crc,
             write_seq: recovered.write_seq,
             index: Arc::new(RwLock::new(recovered.streams)),
+            signal: Arc::new(CommitSignal::new(recovered.next_position)),
             ids: recovered.ids,
             buf: Vec::new(),
             locations: Vec::new(),
@@ -142,8 +146,18 @@ impl Writer {
     }
 
     /// The committed log and the stream index, which readers share.
-    pub fn shared(&self) -> (Arc<RwLock<Snapshot>>, Arc<RwLock<StreamIndex>>) {
-        (Arc::clone(&self.committed), Arc::clone(&self.index))
+    pub fn shared(
+        &self,
+    ) -> (
+        Arc<RwLock<Snapshot>>,
+        Arc<RwLock<StreamIndex>>,
+        Arc<CommitSignal>,
+    ) {
+        (
+            Arc::clone(&self.committed),
+            Arc::clone(&self.index),
+            Arc::clone(&self.signal),
+        )
     }
 
     /// Writes a batch of appends gathered by group commit: checks each in order (against the
@@ -208,6 +222,8 @@ impl Writer {
                 deduplicated: false,
             });
         }
+        drop(index);
+        self.signal.publish(self.state.next_position);
     }
 
     /// Checks one request of a batch and, if it passes, encodes its frame into the buffer.

@@ -1,0 +1,112 @@
+//! Durable consumer checkpoints: one small file per consumer under `checkpoints/` in the
+//! store directory (layout in [`crate::format`]). Saving one is atomic and durable: written
+//! under a temporary name, synced, renamed into place, directory synced.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use byteorder::{ByteOrder, LittleEndian as LE};
+
+use crate::dir::sync_dir;
+use crate::error::{Error, Result};
+
+/// Subdirectory of the store that holds checkpoints.
+const DIR: &str = "checkpoints";
+/// Magic bytes of a checkpoint file.
+pub const CHECKPOINT_MAGIC: [u8; 8] = *b"ANNALCKP";
+/// Bytes in a checkpoint file.
+pub const CHECKPOINT_LEN: usize = 20;
+const MAX_NAME: usize = 128;
+
+/// Checks a checkpoint name: 1 to 128 of `A-Z a-z 0-9 _ - .`, not starting with a dot (so
+/// that it is a plain file name on every system).
+fn check_name(name: &str) -> Result<()> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if name.is_empty()
+        || name.len() > MAX_NAME
+        || name.starts_with('.')
+        || !name.chars().all(ok_char)
+    {
+        return Err(Error::InvalidInput(format!(
+            "checkpoint name {name:?} must have 1 to {MAX_NAME} of A-Z a-z 0-9 _ - . and not \
+             start with a dot"
+        )));
+    }
+    Ok(())
+}
+
+fn encode(position: u64) -> [u8; CHECKPOINT_LEN] {
+    let mut b = [0u8; CHECKPOINT_LEN];
+    b[0..8].copy_from_slice(&CHECKPOINT_MAGIC);
+    LE::write_u64(&mut b[8..16], position);
+    let crc = crc32fast::hash(&b[0..16]);
+    LE::write_u32(&mut b[16..20], crc);
+    b
+}
+
+fn decode(path: &Path, b: &[u8]) -> Result<u64> {
+    if b.len() != CHECKPOINT_LEN || b[0..8] != CHECKPOINT_MAGIC {
+        return Err(Error::corrupt(path, 0, "not a checkpoint file"));
+    }
+    if crc32fast::hash(&b[0..16]) != LE::read_u32(&b[16..20]) {
+        return Err(Error::corrupt(path, 16, "checkpoint checksum mismatch"));
+    }
+    Ok(LE::read_u64(&b[8..16]))
+}
+
+/// Saves `position` as checkpoint `name` of the store in `store_dir`.
+pub(crate) fn save(store_dir: &Path, name: &str, position: u64) -> Result<()> {
+    check_name(name)?;
+    let dir = store_dir.join(DIR);
+    if !dir.exists() {
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create checkpoints directory", &dir, e))?;
+        sync_dir(store_dir)?;
+    }
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(&encode(position))?;
+            f.sync_all()
+        })
+        .map_err(|e| Error::io("write checkpoint", &tmp, e))?;
+    fs::rename(&tmp, &path).map_err(|e| Error::io("rename checkpoint", &path, e))?;
+    sync_dir(&dir)
+}
+
+/// Checkpoint `name` of the store in `store_dir`, `None` if it was never saved.
+pub(crate) fn load(store_dir: &Path, name: &str) -> Result<Option<u64>> {
+    check_name(name)?;
+    let path = store_dir.join(DIR).join(name);
+    match fs::read(&path) {
+        Ok(bytes) => decode(&path, &bytes).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read checkpoint", &path, e)),
+    }
+}
+
+/// Every checkpoint of the store in `store_dir`, by name.
+pub(crate) fn list(store_dir: &Path) -> Result<Vec<(String, u64)>> {
+    let dir: PathBuf = store_dir.join(DIR);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("list checkpoints", &dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list checkpoints", &dir, e))?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if check_name(&name).is_err() || name.ends_with(".tmp") {
+            continue;
+        }
+        if let Some(position) = load(store_dir, &name)? {
+            out.push((name, position));
+        }
+    }
+    out.sort();
+    Ok(out)
+}

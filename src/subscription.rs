@@ -1,0 +1,220 @@
+//! Subscriptions: catch up from the log, then follow live commits in position order, with no
+//! gap and no duplicate.
+//!
+//! A subscription is a read cursor plus a snapshot of the committed log; when it reaches the
+//! snapshot's end it takes a newer one, and when there is none it waits on the writer's
+//! [`CommitSignal`] (no polling). It never buffers events, so a slow or stalled subscriber
+//! holds a constant amount of memory (a snapshot keeps the segment maps alive, nothing more)
+//! and never slows appends: the writer only bumps a counter and wakes waiters. Under
+//! [`Durability::Fsync`](crate::Durability::Fsync) only durable events are delivered, since
+//! the writer publishes a batch only after its `fdatasync`.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::Result;
+use crate::event::RecordedEvent;
+use crate::format::RecordView;
+use crate::read::ReadAll;
+use crate::store::Store;
+use crate::stream_read::ReadStream;
+
+/// Wakes subscribers when the writer publishes new events.
+#[derive(Debug)]
+pub(crate) struct CommitSignal {
+    next_position: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl CommitSignal {
+    /// A signal whose positions below `next_position` are committed.
+    pub fn new(next_position: u64) -> Self {
+        CommitSignal {
+            next_position: Mutex::new(next_position),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Records that positions below `next_position` are committed and wakes every waiter.
+    pub fn publish(&self, next_position: u64) {
+        *self.next_position.lock() = next_position;
+        self.changed.notify_all();
+    }
+
+    /// Waits until a position at or after `position` is committed, or until `deadline`.
+    /// Returns whether one is.
+    fn wait_beyond(&self, position: u64, deadline: Option<Instant>) -> bool {
+        let mut next = self.next_position.lock();
+        while *next <= position {
+            match deadline {
+                Some(deadline) => {
+                    if self.changed.wait_until(&mut next, deadline).timed_out() {
+                        return *next > position;
+                    }
+                }
+                None => self.changed.wait(&mut next),
+            }
+        }
+        true
+    }
+}
+
+/// Which events a subscription delivers. Checked on the event as it lies in the log, before
+/// anything is copied.
+#[derive(Debug, Clone, Default)]
+struct Filter {
+    event_types: Option<HashSet<String>>,
+    stream_prefix: Option<String>,
+    /// Exactly this stream, from this version on.
+    stream: Option<(String, u64)>,
+}
+
+impl Filter {
+    fn accepts(&self, stream: &str, event_type: &str, version: u64) -> bool {
+        if let Some((only, from_version)) = &self.stream {
+            if stream != only || version < *from_version {
+                return false;
+            }
+        }
+        if let Some(prefix) = &self.stream_prefix {
+            if !stream.starts_with(prefix.as_str()) {
+                return false;
+            }
+        }
+        match &self.event_types {
+            Some(types) => types.contains(event_type),
+            None => true,
+        }
+    }
+
+    fn accepts_view(&self, ev: &RecordView<'_>) -> bool {
+        self.accepts(ev.stream, ev.event_type, ev.version)
+    }
+}
+
+/// A live subscription: see [`Store::subscribe_all`] and [`Store::subscribe_stream`].
+///
+/// Delivers every committed event from its start, in position order, with no gap and no
+/// duplicate, then waits for new ones. It keeps its store open while it lives.
+///
+/// ```
+/// use std::time::Duration;
+/// # use annals::{EventData, ExpectedVersion, Store};
+/// # let dir = tempfile::tempdir()?;
+/// # let store = Store::open(dir.path())?;
+/// store.append("student-1", ExpectedVersion::Any, [EventData::new("Enrolled", b"{}".to_vec())])?;
+/// let mut sub = store.subscribe_all(0).event_types(["Enrolled"]);
+/// let ev = sub.next_timeout(Duration::from_secs(1))?.expect("one event");
+/// assert_eq!(ev.stream(), "student-1");
+/// assert!(sub.try_next()?.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Subscription {
+    store: Store,
+    /// Catch-up of a stream subscription through the stream index, before following the log
+    /// from the position its snapshot ended at.
+    catch_up: Option<ReadStream>,
+    log: ReadAll,
+    filter: Filter,
+}
+
+impl Subscription {
+    pub(crate) fn all(store: Store, from_position: u64) -> Self {
+        let log = ReadAll::new(store.committed(), from_position);
+        Subscription {
+            store,
+            catch_up: None,
+            log,
+            filter: Filter::default(),
+        }
+    }
+
+    pub(crate) fn stream(store: Store, stream: &str, from_version: u64) -> Self {
+        let (catch_up, end) = store.read_stream_until(stream, from_version);
+        let log = ReadAll::new(store.committed(), end);
+        Subscription {
+            store,
+            catch_up: Some(catch_up),
+            log,
+            filter: Filter {
+                stream: Some((stream.to_string(), from_version)),
+                ..Filter::default()
+            },
+        }
+    }
+
+    /// Delivers only events of these types.
+    pub fn event_types<S: Into<String>>(mut self, types: impl IntoIterator<Item = S>) -> Self {
+        self.filter.event_types = Some(types.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Delivers only events of streams whose name starts with `prefix`.
+    pub fn stream_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.filter.stream_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Position of the next event the subscription will look at: everything before it has
+    /// been delivered or filtered out. Save it (`Store::save_checkpoint`) to resume later.
+    pub fn position(&self) -> u64 {
+        self.log.next_position()
+    }
+
+    /// The next event, without waiting: `None` if there is none yet.
+    pub fn try_next(&mut self) -> Result<Option<RecordedEvent>> {
+        self.next_until(Some(Instant::now()))
+    }
+
+    /// The next event, waiting at most `timeout` for one: `None` if none came.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<RecordedEvent>> {
+        self.next_until(Instant::now().checked_add(timeout))
+    }
+
+    /// The next event, waiting until `deadline` (forever for `None`).
+    fn next_until(&mut self, deadline: Option<Instant>) -> Result<Option<RecordedEvent>> {
+        if let Some(catch_up) = &mut self.catch_up {
+            for ev in catch_up.by_ref() {
+                let ev = ev?;
+                if self
+                    .filter
+                    .accepts(ev.stream(), ev.event_type(), ev.version())
+                {
+                    return Ok(Some(ev));
+                }
+            }
+            self.catch_up = None;
+        }
+        loop {
+            while let Some(view) = self.log.next_view() {
+                let view = view?;
+                if self.filter.accepts_view(&view) {
+                    return Ok(Some(RecordedEvent::from_view(&view)));
+                }
+            }
+            let position = self.log.next_position();
+            let newer = self.store.committed();
+            if newer.next_position > position {
+                self.log.extend(newer);
+                continue;
+            }
+            if deadline.is_some_and(|d| d <= Instant::now())
+                || !self.store.commit_signal().wait_beyond(position, deadline)
+            {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+impl Iterator for Subscription {
+    type Item = Result<RecordedEvent>;
+
+    /// Blocks until the next event (a live subscription never ends).
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_until(None).transpose()
+    }
+}
