@@ -95,7 +95,7 @@ fn seed_events(store: &Store, n: u64) -> annals::Result<()> {
         rng ^= rng << 17;
         let student = format!("student-{}", rng % 5_000);
         let school = format!("school-{:02}", (rng >> 20) % SCHOOLS);
-        let kind = if (rng >> 40) % 4 == 0 {
+        let kind = if (rng >> 40).is_multiple_of(4) {
             "StudentLeft"
         } else {
             "StudentEnrolled"
