@@ -169,7 +169,8 @@ pub(crate) fn recover(
                 offset: walked.end as u64,
                 reason: fault.describe(),
             });
-            tail.cut(walked.end)?
+            tail.zero_from(walked.end)?;
+            tail
         }
     };
     opened.push(Arc::new(tail));

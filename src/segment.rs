@@ -140,34 +140,10 @@ impl Segment {
             .map_err(|e| Error::io("duplicate file handle", &self.path, e))
     }
 
-    /// Zeros everything from `offset` to the end of the file (by truncating and re-extending
-    /// it), syncs, and returns the segment mapped anew. Used only while opening, before any
-    /// reader exists.
-    pub fn cut(self, offset: usize) -> Result<Self> {
-        let capacity = self.capacity() as u64;
-        let Segment {
-            path,
-            header,
-            file,
-            map,
-        } = self;
-        drop(map);
-        file.set_len(offset as u64)
-            .and_then(|()| file.set_len(capacity))
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::io("cut torn tail", &path, e))?;
-        let map = map_file(&file, &path)?;
-        Ok(Segment {
-            path,
-            header,
-            file,
-            map,
-        })
-    }
-
-    /// Zeroes the file from `offset` to its end (truncating and re-extending it) and syncs.
-    /// The map stays valid: the file keeps its size, and no reader reads past the committed
-    /// end, which is at or before `offset`.
+    /// Zeroes the file from `offset` to its end (truncating and re-extending it) and syncs:
+    /// cuts a torn tail while opening, and discards a failed batch. The map stays valid: the
+    /// file keeps its size, and no reader reads past the committed end, which is at or before
+    /// `offset`.
     pub fn zero_from(&self, offset: usize) -> Result<()> {
         let capacity = self.capacity() as u64;
         self.file
