@@ -1,5 +1,6 @@
-//! Fault injection for tests: makes the writer's `write` or `fdatasync` fail at a chosen
-//! call, to show what a failing disk does to waiting appends. Not part of the stable API.
+//! Fault injection for tests: makes the writer's `write` fail, write only part of its bytes,
+//! or report a full disk, or its `fdatasync` fail, at a chosen call, to show what a failing
+//! disk does to waiting appends. Not part of the stable API.
 
 use std::io;
 
@@ -10,8 +11,21 @@ use std::io;
 pub struct FaultPlan {
     /// The `write` of a batch that fails.
     pub fail_write: Option<u64>,
+    /// The `write` that puts only the first half of its bytes on disk, then fails.
+    pub short_write: Option<u64>,
+    /// The `write` that fails with ENOSPC ("no space left on device").
+    pub disk_full: Option<u64>,
     /// The `fdatasync` of a batch that fails.
     pub fail_sync: Option<u64>,
+}
+
+/// What an injected fault asks the writer to do with a `write`.
+#[derive(Debug)]
+pub(crate) enum WriteFault {
+    /// Write the first half of the bytes, then fail with the error.
+    Short(io::Error),
+    /// Write nothing and fail with the error.
+    Fail(io::Error),
 }
 
 /// A [`FaultPlan`] and the calls made so far.
@@ -30,10 +44,21 @@ impl Faults {
         }
     }
 
-    /// Called before each `write` of the writer: the injected error, if this one fails.
-    pub fn before_write(&mut self) -> io::Result<()> {
+    /// Called before each `write` of the writer: the injected fault, if this one fails.
+    pub fn before_write(&mut self) -> Option<WriteFault> {
         self.writes += 1;
-        check(self.plan.fail_write, self.writes, "write")
+        let call = self.writes;
+        if self.plan.disk_full == Some(call) {
+            return Some(WriteFault::Fail(io::Error::from_raw_os_error(28)));
+        }
+        if self.plan.short_write == Some(call) {
+            return Some(WriteFault::Short(io::Error::other(format!(
+                "injected short write (call {call})"
+            ))));
+        }
+        check(self.plan.fail_write, call, "write")
+            .err()
+            .map(WriteFault::Fail)
     }
 
     /// Called before each `fdatasync` of the writer: the injected error, if this one fails.

@@ -21,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::dedup::{id_key, IdWindow};
 use crate::error::{Error, Result};
 use crate::event::{AppendResult, EventData, ExpectedVersion};
-use crate::fault::Faults;
+use crate::fault::{Faults, WriteFault};
 use crate::flush::Flusher;
 use crate::format::{
     begin_frame, encode_record, finish_frame, location, record_len, RecordView, FRAME_HEADER_LEN,
@@ -384,11 +384,13 @@ impl Writer {
             return Ok(());
         }
         let tail = self.tail();
-        let written = self
-            .faults
-            .before_write()
-            .map_err(|e| Error::io("write", tail.path(), e))
-            .and_then(|()| tail.write_at(self.state.tail_end, &self.buf));
+        let written = match self.faults.before_write() {
+            None => tail.write_at(self.state.tail_end, &self.buf),
+            Some(WriteFault::Fail(e)) => Err(Error::io("write", tail.path(), e)),
+            Some(WriteFault::Short(e)) => tail
+                .write_at(self.state.tail_end, &self.buf[..self.buf.len() / 2])
+                .and(Err(Error::io("write", tail.path(), e))),
+        };
         if let Err(e) = written {
             return Err(self.poison(e));
         }

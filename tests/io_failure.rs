@@ -1,5 +1,6 @@
-//! A failed `write` or `fdatasync` fails every append of its batch, poisons the store until
-//! it is reopened, and after reopening the store holds exactly the acknowledged appends.
+//! A failed `write` (an error, a short write, a full disk) or `fdatasync` fails every append of
+//! its batch, poisons the store until it is reopened, and after reopening the store holds
+//! exactly the acknowledged appends.
 
 use std::sync::Barrier;
 
@@ -37,11 +38,18 @@ fn run_until_failure(plan: FaultPlan) -> (tempfile::TempDir, Vec<Vec<u8>>) {
         match result {
             Ok(_) => acknowledged.push(payload),
             Err(Error::Io { source, .. }) => {
-                assert!(source.to_string().contains("injected"), "{source}");
+                let message = source.to_string();
+                assert!(
+                    message.contains("injected") || message.contains("space"),
+                    "{message}"
+                );
                 io_errors += 1;
             }
             Err(Error::Poisoned { cause }) => {
-                assert!(cause.contains("injected"), "{cause}");
+                assert!(
+                    cause.contains("injected") || cause.contains("space"),
+                    "{cause}"
+                );
                 poisoned += 1;
             }
             Err(other) => panic!("unexpected error {other}"),
@@ -102,6 +110,24 @@ fn a_failed_fdatasync_fails_its_batch_and_poisons_the_store() {
 fn a_failed_write_fails_its_batch_and_poisons_the_store() {
     let (dir, acknowledged) = run_until_failure(FaultPlan {
         fail_write: Some(15),
+        ..FaultPlan::default()
+    });
+    check_reopened(&dir, acknowledged);
+}
+
+#[test]
+fn a_short_write_fails_its_batch_and_poisons_the_store() {
+    let (dir, acknowledged) = run_until_failure(FaultPlan {
+        short_write: Some(12),
+        ..FaultPlan::default()
+    });
+    check_reopened(&dir, acknowledged);
+}
+
+#[test]
+fn a_full_disk_fails_its_batch_and_poisons_the_store() {
+    let (dir, acknowledged) = run_until_failure(FaultPlan {
+        disk_full: Some(18),
         ..FaultPlan::default()
     });
     check_reopened(&dir, acknowledged);
