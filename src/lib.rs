@@ -34,6 +34,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## What it offers
+//!
+//! - [`Store::append`]: atomic, durable appends to a stream, with optimistic concurrency
+//!   ([`ExpectedVersion`]) and idempotency by event id; appends from many threads share one
+//!   `write` and one `fdatasync` (group commit).
+//! - [`Store::read_stream`] and [`Store::read_stream_backward`]: one stream through its
+//!   sparse index, never a scan of the log.
+//! - [`Store::read_all`] (owned events) and [`Store::scan_all`] (zero-copy): replays.
+//! - [`Store::subscribe_all`] and [`Store::subscribe_stream`]: catch up, then follow live
+//!   appends; [`Store::save_checkpoint`]: durable consumer cursors.
+//!
 //! ## Guarantees
 //!
 //! - One [`Store::append`] is one checksummed frame written by one `write`: after any crash
