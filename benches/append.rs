@@ -66,7 +66,7 @@ fn w1_w3(c: &mut Criterion) {
     let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tempdir");
     let raw = raw_file(dir.path());
     let store = Store::open(dir.path().join("store")).expect("open");
-    let mut rng = Rng(1);
+    let mut rng = Rng::new(1);
     let payload = rng.bytes(200);
     let mut id = 0u128;
 
@@ -113,7 +113,7 @@ fn w2(c: &mut Criterion) {
     let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tempdir");
     let raw = raw_file(dir.path());
     let store = Store::open(dir.path().join("store")).expect("open");
-    let payload = Rng(2).bytes(200);
+    let payload = Rng::new(2).bytes(200);
     // Next version of each thread's stream.
     let versions: Vec<Mutex<u64>> = (0..THREADS).map(|_| Mutex::new(0)).collect();
     let latencies = Mutex::new(Vec::new());

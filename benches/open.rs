@@ -17,7 +17,7 @@ const CHILD_ENV: &str = "ANNALS_BENCH_WRITER";
 /// The writer that gets killed: appends durably forever, saying when it has started.
 fn writer(dir: &str) {
     let store = Store::open(dir).expect("writer open");
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let mut out = std::io::stdout();
     for n in 0.. {
         let event = EventData::new("QuestionAnswered", rng.bytes(200)).id(u128::MAX - n);

@@ -35,7 +35,7 @@ fn stream_read(c: &mut Criterion) {
         rss_after.saturating_sub(rss_before) as f64 / stats.events as f64,
     );
 
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     let mut samples = Vec::new();
     let mut group = c.benchmark_group("stream-read");
     group.bench_function(format!("one whole stream of {streams}"), |b| {

@@ -16,7 +16,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 fn subscribe_lag(c: &mut Criterion) {
     let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tempdir");
     let store = Store::open(dir.path()).expect("open");
-    let payload = Rng(3).bytes(200);
+    let payload = Rng::new(3).bytes(200);
     let (tx, rx) = mpsc::channel();
     let mut sub = store.subscribe_all(0);
     let subscriber = std::thread::spawn(move || {

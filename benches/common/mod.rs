@@ -7,29 +7,11 @@ use std::time::Instant;
 
 use annals::{Durability, EventData, ExpectedVersion, Options, Store};
 
-/// A small deterministic random generator (xorshift64*).
-pub struct Rng(pub u64);
+#[path = "../../tests/common/rng.rs"]
+mod rng;
 
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// `len` incompressible bytes.
-    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len.div_ceil(8))
-            .flat_map(|_| self.next().to_le_bytes())
-            .take(len)
-            .collect()
-    }
-}
+#[allow(unused_imports)]
+pub use rng::Rng;
 
 /// Number of events for the big data sets: `ANNALS_BENCH_EVENTS`, default 1,000,000 (the
 /// published numbers use 10,000,000).
@@ -59,7 +41,7 @@ pub fn interleaved_store(events: u64, streams: u64) -> PathBuf {
     let started = Instant::now();
     let options = Options::default().durability(Durability::Buffered);
     let store = Store::open_with(&dir, options).expect("open data set");
-    let mut rng = Rng(0x5eed);
+    let mut rng = Rng::new(0x5eed);
     for n in 0..events {
         let stream = format!("student-{}", rng.below(streams));
         let event = EventData::new("QuestionAnswered", rng.bytes(200)).id(u128::from(n) + 1);
@@ -92,7 +74,7 @@ pub fn batched_store(events: u64) -> PathBuf {
         dir.display()
     );
     let store = Store::open(&dir).expect("open data set");
-    let mut rng = Rng(0xba7c);
+    let mut rng = Rng::new(0xba7c);
     for b in 0..events.div_ceil(1000) {
         let events = (0..1000u64).map(|i| {
             EventData::new("QuestionAnswered", rng.bytes(200)).id(u128::from(b * 1000 + i) + 1)

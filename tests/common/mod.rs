@@ -3,6 +3,10 @@
 
 pub mod child;
 pub mod model;
+mod rng;
+
+#[allow(unused_imports)]
+pub use rng::Rng;
 
 use std::path::{Path, PathBuf};
 
@@ -98,39 +102,4 @@ pub fn overwrite(path: &Path, offset: usize, bytes: &[u8]) {
         .expect("open for damage");
     f.write_all_at(bytes, offset as u64).expect("damage");
     f.sync_all().expect("sync damage");
-}
-
-/// A small deterministic random generator (xorshift64*), seeded per test.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.max(1))
-    }
-
-    /// A seed from the clock, printed so that a failing run can be repeated.
-    pub fn from_clock(test: &str) -> Self {
-        let seed = std::env::var("ANNALS_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-            });
-        eprintln!("{test}: ANNALS_SEED={seed}");
-        Rng::new(seed)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }

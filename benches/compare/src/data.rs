@@ -4,25 +4,14 @@ use std::collections::HashMap;
 
 use crate::engine::Ev;
 
-/// A small deterministic random generator (xorshift64*).
-pub struct Rng(pub u64);
+#[path = "../../../tests/common/rng.rs"]
+mod rng;
 
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
+pub use rng::Rng;
 
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// 200 incompressible bytes.
-    pub fn payload(&mut self) -> Vec<u8> {
-        (0..25).flat_map(|_| self.next().to_le_bytes()).collect()
-    }
+/// 200 incompressible bytes.
+pub fn payload(rng: &mut Rng) -> Vec<u8> {
+    rng.bytes(200)
 }
 
 /// Events over `streams` streams chosen uniformly, in chunks, with dense versions per stream.
@@ -36,7 +25,7 @@ pub struct Interleaved {
 impl Interleaved {
     pub fn new(streams: u64) -> Self {
         Interleaved {
-            rng: Rng(0x5eed),
+            rng: Rng::new(0x5eed),
             streams,
             versions: HashMap::new(),
             next_id: 1,
@@ -53,7 +42,7 @@ impl Interleaved {
                     stream: format!("student-{k}"),
                     version: *version,
                     id: self.next_id,
-                    payload: self.rng.payload(),
+                    payload: payload(&mut self.rng),
                 };
                 *version += 1;
                 self.next_id += 1;
@@ -69,6 +58,6 @@ pub fn event(rng: &mut Rng, stream: &str, id: u128) -> Ev {
         stream: stream.to_string(),
         version: 0,
         id,
-        payload: rng.payload(),
+        payload: payload(rng),
     }
 }

@@ -81,7 +81,7 @@ fn open(peer: &Peer, dir: &Path, bulk: bool) -> Res<Box<dyn Engine>> {
 /// W1: one thread, one event per durable append.
 pub fn w1(peer: &Peer, dir: &Path, sizes: Sizes) -> Res<Row> {
     let engine = open(peer, dir, false)?;
-    let mut rng = Rng(1);
+    let mut rng = Rng::new(1);
     let mut latencies = Vec::new();
     let started = Instant::now();
     for n in 0..sizes.w1_appends {
@@ -110,7 +110,7 @@ pub fn w2(peer: &Peer, dir: &Path, sizes: Sizes) -> Res<Row> {
         for t in 0..THREADS {
             let (engine, latencies, failure) = (&engine, &latencies, &failure);
             s.spawn(move || {
-                let mut rng = Rng(t + 1);
+                let mut rng = Rng::new(t + 1);
                 let stream = format!("student-{t}");
                 let mut mine = Vec::new();
                 for v in 0..sizes.w2_per_thread {
@@ -147,7 +147,7 @@ pub fn w2(peer: &Peer, dir: &Path, sizes: Sizes) -> Res<Row> {
 /// W3: one thread, 1,000 events per durable append.
 pub fn w3(peer: &Peer, dir: &Path, sizes: Sizes) -> Res<Row> {
     let engine = open(peer, dir, false)?;
-    let mut rng = Rng(3);
+    let mut rng = Rng::new(3);
     let mut latencies = Vec::new();
     let mut elapsed = Duration::ZERO;
     for b in 0..sizes.w3_batches {
@@ -196,7 +196,7 @@ pub fn w4_w5(peer: &Peer, dir: &Path, sizes: Sizes) -> Res<(Row, Row)> {
     }
     let w4 = Row::new("W4 replay", peer.name, replayed, elapsed, Vec::new());
 
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     let mut latencies = Vec::new();
     let mut read = 0;
     let started = Instant::now();
