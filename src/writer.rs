@@ -35,7 +35,7 @@ use crate::seg_index::SegmentIndex;
 use crate::segment::Segment;
 use crate::subscription::CommitSignal;
 
-/// The single writer of a store (callers take turns through a mutex).
+/// The single writer of a store, driven by the leader of each group-commit batch.
 #[derive(Debug)]
 pub(crate) struct Writer {
     dir: PathBuf,
