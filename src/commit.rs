@@ -10,12 +10,13 @@
 //! variable's `notify_all`) and handing results back through the shared queue lock spent most
 //! of the time of 64 appending threads on two cores in context switches.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::thread::Thread;
 
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::AppendResult;
 use crate::writer::{Request, Writer};
 
@@ -89,7 +90,21 @@ impl GroupCommit {
             )
         };
         let mut results = Vec::with_capacity(batch.len());
-        self.writer.lock().commit(&batch, &mut results);
+        // A bug that panics in the writer must not leave every later append waiting for a
+        // leader that never steps down: the batch fails and the writer refuses further writes.
+        let committed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.writer.lock().commit(&batch, &mut results);
+        }));
+        if committed.is_err() {
+            let cause = "internal error: the writer panicked".to_string();
+            self.writer.lock().poison_after_panic(&cause);
+            results.clear();
+            results.resize_with(batch.len(), || {
+                Err(Error::Poisoned {
+                    cause: cause.clone(),
+                })
+            });
+        }
         for ((slot, _), result) in callers.iter().zip(results) {
             *slot.lock() = Some(result);
         }

@@ -17,6 +17,8 @@ pub struct FaultPlan {
     pub disk_full: Option<u64>,
     /// The `fdatasync` of a batch that fails.
     pub fail_sync: Option<u64>,
+    /// The `write` at which the writer panics, standing in for a bug.
+    pub panic_on_write: Option<u64>,
 }
 
 /// What an injected fault asks the writer to do with a `write`.
@@ -48,6 +50,10 @@ impl Faults {
     pub fn before_write(&mut self) -> Option<WriteFault> {
         self.writes += 1;
         let call = self.writes;
+        assert!(
+            self.plan.panic_on_write != Some(call),
+            "injected panic (write call {call})"
+        );
         if self.plan.disk_full == Some(call) {
             return Some(WriteFault::Fail(io::Error::from_raw_os_error(28)));
         }

@@ -431,6 +431,11 @@ impl Writer {
         }
     }
 
+    /// Refuses every later write after a panic inside [`Writer::commit`].
+    pub fn poison_after_panic(&mut self, cause: &str) {
+        self.poisoned = Some(cause.to_string());
+    }
+
     /// Remembers `e` as the reason every later write fails, and returns it.
     fn poison(&mut self, e: Error) -> Error {
         self.poisoned = Some(e.to_string());

@@ -132,3 +132,21 @@ fn a_full_disk_fails_its_batch_and_poisons_the_store() {
     });
     check_reopened(&dir, acknowledged);
 }
+
+#[test]
+fn a_panic_in_the_writer_fails_its_batch_and_later_appends_do_not_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = FaultPlan {
+        panic_on_write: Some(3),
+        ..FaultPlan::default()
+    };
+    let store = Store::open_with(dir.path(), Options::default().fault_plan(plan)).unwrap();
+    let append = || store.append("s", ExpectedVersion::Any, [EventData::new("E", vec![7])]);
+    append().unwrap();
+    append().unwrap();
+    assert!(matches!(append(), Err(Error::Poisoned { cause }) if cause.contains("panicked")));
+    assert!(matches!(append(), Err(Error::Poisoned { .. })));
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.read_all(0).count(), 2);
+}
