@@ -159,7 +159,9 @@ impl Subscription {
     }
 
     /// Position of the next event the subscription will look at: everything before it has
-    /// been delivered or filtered out. Save it (`Store::save_checkpoint`) to resume later.
+    /// been delivered or filtered out. Save it (`Store::save_checkpoint`) to resume later
+    /// with [`Store::subscribe_all`]. (A stream subscription resumes by version instead:
+    /// save `event.version() + 1` and pass it to [`Store::subscribe_stream`].)
     pub fn position(&self) -> u64 {
         self.log.next_position()
     }
