@@ -183,10 +183,7 @@ impl Store {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_stream(&self, stream: &str, from_version: u64) -> ReadStream {
-        self.lookup(stream, |snapshot, entry| {
-            ReadStream::new(snapshot, stream, from_version, entry)
-        })
-        .unwrap_or_else(|e| ReadStream::failed(self.snapshot(), e))
+        self.read_stream_until(stream, from_version).0
     }
 
     /// The events of `stream` newest first: from version `from` (or the last version, for
@@ -233,13 +230,9 @@ impl Store {
         Ok(f(snapshot, entry))
     }
 
-    fn snapshot(&self) -> Snapshot {
-        self.inner.committed.read().clone()
-    }
-
     /// The committed log now.
-    pub(crate) fn committed(&self) -> Snapshot {
-        self.snapshot()
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        self.inner.committed.read().clone()
     }
 
     /// What wakes subscribers.

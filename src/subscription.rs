@@ -123,7 +123,7 @@ pub struct Subscription {
 
 impl Subscription {
     pub(crate) fn all(store: Store, from_position: u64) -> Self {
-        let log = ReadAll::new(store.committed(), from_position);
+        let log = ReadAll::new(store.snapshot(), from_position);
         Subscription {
             store,
             catch_up: None,
@@ -134,7 +134,7 @@ impl Subscription {
 
     pub(crate) fn stream(store: Store, stream: &str, from_version: u64) -> Self {
         let (catch_up, end) = store.read_stream_until(stream, from_version);
-        let log = ReadAll::new(store.committed(), end);
+        let log = ReadAll::new(store.snapshot(), end);
         Subscription {
             store,
             catch_up: Some(catch_up),
@@ -198,7 +198,7 @@ impl Subscription {
                 }
             }
             let position = self.log.next_position();
-            let newer = self.store.committed();
+            let newer = self.store.snapshot();
             if newer.next_position > position {
                 self.log.extend(newer);
                 continue;

@@ -2,7 +2,7 @@
 //! random bytes, an id on every event, streams `student-{k}` chosen uniformly).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use annals::{Durability, EventData, ExpectedVersion, Options, Store};
@@ -26,69 +26,63 @@ pub fn bench_events() -> u64 {
 /// streams, on the local disk under `target/bench-data/` and reused by later runs (it takes
 /// a while to build at 10M events).
 pub fn interleaved_store(events: u64, streams: u64) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target/bench-data")
-        .join(format!("interleaved-{events}x{streams}"));
-    let ready = dir.join("READY");
-    if ready.exists() {
-        return dir;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    eprintln!(
-        "building {events} events over {streams} streams in {}",
-        dir.display()
-    );
-    let started = Instant::now();
-    let options = Options::default().durability(Durability::Buffered);
-    let store = Store::open_with(&dir, options).expect("open data set");
-    let mut rng = Rng::new(0x5eed);
-    for n in 0..events {
-        let stream = format!("student-{}", rng.below(streams));
-        let event = EventData::new("QuestionAnswered", rng.bytes(200)).id(u128::from(n) + 1);
-        store
-            .append(&stream, ExpectedVersion::Any, [event])
-            .expect("append");
-        if (n + 1) % 1_000_000 == 0 {
-            eprintln!("  {} events, {:.0?}", n + 1, started.elapsed());
+    cached_data_set(&format!("interleaved-{events}x{streams}"), |dir| {
+        let started = Instant::now();
+        let options = Options::default().durability(Durability::Buffered);
+        let store = Store::open_with(dir, options).expect("open data set");
+        let mut rng = Rng::new(0x5eed);
+        for n in 0..events {
+            let stream = format!("student-{}", rng.below(streams));
+            let event = EventData::new("QuestionAnswered", rng.bytes(200)).id(u128::from(n) + 1);
+            store
+                .append(&stream, ExpectedVersion::Any, [event])
+                .expect("append");
+            if (n + 1) % 1_000_000 == 0 {
+                eprintln!("  {} events, {:.0?}", n + 1, started.elapsed());
+            }
         }
-    }
-    store.close().expect("close");
-    std::fs::write(&ready, events.to_string()).expect("mark data set ready");
-    eprintln!("built in {:.1?}", started.elapsed());
-    dir
+        store.close().expect("close");
+    })
 }
 
 /// A closed store of `events` events written in durable appends of 1,000 events each (to
 /// 1,000 streams in turn), under `target/bench-data/` and reused by later runs.
 pub fn batched_store(events: u64) -> PathBuf {
+    cached_data_set(&format!("batched-{events}"), |dir| {
+        let store = Store::open(dir).expect("open data set");
+        let mut rng = Rng::new(0xba7c);
+        for b in 0..events.div_ceil(1000) {
+            let events = (0..1000u64).map(|i| {
+                EventData::new("QuestionAnswered", rng.bytes(200)).id(u128::from(b * 1000 + i) + 1)
+            });
+            store
+                .append(
+                    &format!("student-{}", b % 1000),
+                    ExpectedVersion::Any,
+                    events,
+                )
+                .expect("append");
+        }
+        store.close().expect("close");
+    })
+}
+
+/// The data set `name` under `target/bench-data/`, built by `build` into an empty directory
+/// unless an earlier run finished building it (it then holds a `READY` file).
+fn cached_data_set(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target/bench-data")
-        .join(format!("batched-{events}"));
+        .join(name);
     let ready = dir.join("READY");
     if ready.exists() {
         return dir;
     }
     let _ = std::fs::remove_dir_all(&dir);
-    eprintln!(
-        "building {events} events in appends of 1,000 in {}",
-        dir.display()
-    );
-    let store = Store::open(&dir).expect("open data set");
-    let mut rng = Rng::new(0xba7c);
-    for b in 0..events.div_ceil(1000) {
-        let events = (0..1000u64).map(|i| {
-            EventData::new("QuestionAnswered", rng.bytes(200)).id(u128::from(b * 1000 + i) + 1)
-        });
-        store
-            .append(
-                &format!("student-{}", b % 1000),
-                ExpectedVersion::Any,
-                events,
-            )
-            .expect("append");
-    }
-    store.close().expect("close");
-    std::fs::write(&ready, events.to_string()).expect("mark data set ready");
+    eprintln!("building data set {}", dir.display());
+    let started = Instant::now();
+    build(&dir);
+    std::fs::write(&ready, b"ready").expect("mark data set ready");
+    eprintln!("built in {:.1?}", started.elapsed());
     dir
 }
 
