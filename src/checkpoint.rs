@@ -1,15 +1,15 @@
 //! Durable consumer checkpoints: one small file per consumer under `checkpoints/` in the
 //! store directory (layout in [`crate::format`]). Saving one is atomic and durable: written
-//! under a temporary name, synced, renamed into place, directory synced.
+//! under a temporary name no checkpoint can have (`.{name}.tmp`), synced, renamed into place,
+//! directory synced.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use byteorder::{ByteOrder, LittleEndian as LE};
 
-use crate::dir::sync_dir;
 use crate::error::{Error, Result};
+use crate::io::{install, sync_dir};
 
 /// Subdirectory of the store that holds checkpoints.
 const DIR: &str = "checkpoints";
@@ -63,16 +63,30 @@ pub(crate) fn save(store_dir: &Path, name: &str, position: u64) -> Result<()> {
         fs::create_dir_all(&dir).map_err(|e| Error::io("create checkpoints directory", &dir, e))?;
         sync_dir(store_dir)?;
     }
-    let path = dir.join(name);
-    let tmp = dir.join(format!("{name}.tmp"));
-    File::create(&tmp)
-        .and_then(|mut f| {
-            f.write_all(&encode(position))?;
-            f.sync_all()
-        })
-        .map_err(|e| Error::io("write checkpoint", &tmp, e))?;
-    fs::rename(&tmp, &path).map_err(|e| Error::io("rename checkpoint", &path, e))?;
-    sync_dir(&dir)
+    let tmp = format!(".{name}.tmp");
+    install(&dir, name, &tmp, &encode(position), 0, "write checkpoint").map(drop)
+}
+
+/// Removes the temporary files that a crash in the middle of a save left behind.
+pub(crate) fn remove_leftovers(store_dir: &Path) -> Result<()> {
+    let dir = store_dir.join(DIR);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let saved = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .is_some_and(|n| check_name(n).is_ok());
+        if saved && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let path = entry.path();
+            crate::io::remove_file(&path)
+                .map_err(|e| Error::io("remove temporary checkpoint", &path, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Checkpoint `name` of the store in `store_dir`, `None` if it was never saved.
@@ -86,8 +100,9 @@ pub(crate) fn load(store_dir: &Path, name: &str) -> Result<Option<u64>> {
     }
 }
 
-/// Every checkpoint of the store in `store_dir`, by name.
-pub(crate) fn list(store_dir: &Path) -> Result<Vec<(String, u64)>> {
+/// Every checkpoint file of the store in `store_dir`, sorted by name, with its position or
+/// what is wrong with it.
+pub(crate) fn list(store_dir: &Path) -> Result<Vec<(String, Result<u64>)>> {
     let dir: PathBuf = store_dir.join(DIR);
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
@@ -100,13 +115,15 @@ pub(crate) fn list(store_dir: &Path) -> Result<Vec<(String, u64)>> {
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        if check_name(&name).is_err() || name.ends_with(".tmp") {
+        if check_name(&name).is_err() {
             continue;
         }
-        if let Some(position) = load(store_dir, &name)? {
-            out.push((name, position));
+        match load(store_dir, &name) {
+            Ok(Some(position)) => out.push((name, Ok(position))),
+            Ok(None) => {} // removed since it was listed
+            Err(e) => out.push((name, Err(e))),
         }
     }
-    out.sort();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }

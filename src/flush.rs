@@ -1,8 +1,9 @@
-//! The background thread that syncs the tail segment under [`Durability::Buffered`].
+//! The background thread that syncs the tail segment under [`Durability::Buffered`], and
+//! raises the durable position once each sync returns.
 //!
 //! [`Durability::Buffered`]: crate::Durability::Buffered
 
-use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -10,13 +11,16 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
+use crate::segment::Segment;
 
 #[derive(Debug)]
 struct State {
-    /// The tail segment's file.
-    file: Arc<File>,
+    /// The tail segment.
+    segment: Arc<Segment>,
     /// Bytes were written since the last sync.
     dirty: bool,
+    /// Position after the last event written to `segment`: what a sync started now covers.
+    written: u64,
     stop: bool,
     /// The first failed sync; the writer turns it into a poisoned store.
     failure: Option<String>,
@@ -26,6 +30,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
+    /// Every position below it is on stable storage (shared with the writer).
+    durable: Arc<AtomicU64>,
 }
 
 /// Handle on the flush thread; dropping it syncs one last time and stops the thread.
@@ -36,16 +42,23 @@ pub(crate) struct Flusher {
 }
 
 impl Flusher {
-    /// Starts a thread that syncs `file` at least every `interval` while it is dirty.
-    pub fn start(interval: Duration, file: File) -> Result<Self> {
+    /// Starts a thread that syncs `segment` at least every `interval` while it is dirty, and
+    /// raises `durable` after each sync.
+    pub fn start(
+        interval: Duration,
+        segment: Arc<Segment>,
+        durable: Arc<AtomicU64>,
+    ) -> Result<Self> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                file: Arc::new(file),
+                segment,
                 dirty: false,
+                written: durable.load(Ordering::Acquire),
                 stop: false,
                 failure: None,
             }),
             wake: Condvar::new(),
+            durable,
         });
         let for_thread = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -58,14 +71,16 @@ impl Flusher {
         })
     }
 
-    /// Notes that bytes were written to the tail since the last sync.
-    pub fn mark_dirty(&self) {
-        self.shared.state.lock().dirty = true;
+    /// Notes that the events below `written` were written to the tail since the last sync.
+    pub fn mark_dirty(&self, written: u64) {
+        let mut state = self.shared.state.lock();
+        state.dirty = true;
+        state.written = written;
     }
 
     /// Switches to a new tail segment (the writer synced the old one itself).
-    pub fn set_file(&self, file: File) {
-        self.shared.state.lock().file = Arc::new(file);
+    pub fn set_segment(&self, segment: Arc<Segment>) {
+        self.shared.state.lock().segment = segment;
     }
 
     /// The first sync that failed, if any.
@@ -93,7 +108,7 @@ fn run(shared: &Shared, interval: Duration) {
         }
         if state.dirty && state.failure.is_none() {
             state.dirty = false;
-            sync(&mut state);
+            sync(shared, &mut state);
         }
         if state.stop {
             return;
@@ -101,11 +116,14 @@ fn run(shared: &Shared, interval: Duration) {
     }
 }
 
-/// Syncs the current file without holding the lock during the `fdatasync`.
-fn sync(state: &mut MutexGuard<'_, State>) {
-    let file = Arc::clone(&state.file);
-    let result = MutexGuard::unlocked(state, || file.sync_data());
-    if let Err(e) = result {
-        state.failure = Some(format!("background fdatasync failed: {e}"));
+/// Syncs the current segment without holding the lock during the `fdatasync`; the segment and
+/// the position it covers are taken together, under the lock.
+fn sync(shared: &Shared, state: &mut MutexGuard<'_, State>) {
+    let (segment, covers) = (Arc::clone(&state.segment), state.written);
+    match MutexGuard::unlocked(state, || segment.sync_data()) {
+        Ok(()) => {
+            shared.durable.fetch_max(covers, Ordering::AcqRel);
+        }
+        Err(e) => state.failure = Some(format!("background fdatasync failed: {e}")),
     }
 }

@@ -9,8 +9,11 @@
 //! | `LOCK` | empty; an exclusive OS file lock on it marks the store as open |
 //! | `{base:020}.log` | a segment: the events from global position `base` on, e.g. `00000000000000000000.log` |
 //! | `{base:020}.idx` | the index side file of a sealed segment (see below) |
+//! | `MANIFEST` | names the tail segment, so that a lost segment file is noticed (see below) |
 //! | `checkpoints/{name}` | a consumer checkpoint (see below) |
-//! | `*.tmp` | a file being created; deleted on open (a crash left it half made) |
+//! | `{base:020}.log.tmp`, `{base:020}.idx.tmp`, `MANIFEST.tmp`, `checkpoints/.{name}.tmp` | a file being created; deleted on open (a crash left it half made) |
+//!
+//! Opening touches no other file: anything else in the directory is left alone.
 //!
 //! Segment names are zero-padded to 20 digits so that names sort like positions. Only the last
 //! segment (the *tail*) is written; the others are *sealed* and never change. A new segment is
@@ -43,12 +46,19 @@
 //! | 0 | 4 | frame length, header included | skip to the next frame; 0 marks the end |
 //! | 4 | 4 | CRC-32 (IEEE) of bytes 0..4 and 8..length | torn or damaged frames are detected |
 //! | 8 | 8 | first position | a valid frame in the wrong place is caught |
-//! | 16 | 8 | write sequence number | frames of one `write` share it; tells a torn write from damage |
+//! | 16 | 8 | durable position: every event below it was on stable storage when the frame was written | tells a write lost in a crash from damage to synced data (below) |
 //! | 24 | 4 | event count | |
 //! | 28 | 4 | CRC of the previous frame in the segment (0 for the first) | a missing or stale frame breaks the chain |
 //! | 32 | .. | event records | |
 //!
-//! A frame is at most [`MAX_FRAME_LEN`] bytes.
+//! A frame is at most [`MAX_FRAME_LEN`] bytes. Offsets: [`FRAME_LEN_AT`], [`FRAME_CRC_AT`],
+//! [`FRAME_FIRST_POSITION_AT`], [`FRAME_DURABLE_AT`], [`FRAME_COUNT_AT`], [`FRAME_PREV_CRC_AT`].
+//!
+//! The durable position never exceeds the frame's first position and never goes down from one
+//! frame to the next; the first frame of a segment other than the first has one at least the
+//! segment's base position (the previous segment was synced before it was created). Recovery
+//! uses it to decide what a bad frame in the tail means; the rule and why it is sound are in
+//! `docs/design.md` ("Recovery").
 //!
 //! # Event record
 //!
@@ -81,12 +91,12 @@
 //! | offset | size | field | why |
 //! |---|---|---|---|
 //! | 0 | 8 | magic `ANNALIDX` | |
-//! | 8 | 4 | format version (1) | |
+//! | 8 | 4 | format version (2) | |
 //! | 12 | 4 | CRC-32 of bytes 16..ids offset (header and streams) | |
 //! | 16 | 8 | segment base position | must match the segment |
 //! | 24 | 8 | segment sequence number | must match the segment |
 //! | 32 | 8 | end position (after the segment's last event) | the next segment must start here |
-//! | 40 | 8 | write sequence number of the segment's last frame | continues the numbering on open |
+//! | 40 | 8 | reserved, zero | |
 //! | 48 | 4 | data end offset (after the last frame) | must be the end of the segment's data |
 //! | 52 | 4 | offset of the last frame | that frame must be intact... |
 //! | 56 | 4 | CRC of the last frame | ...and be this one: a stale file is caught without a scan |
@@ -107,11 +117,36 @@
 //! Then the ids section: one 28-byte entry per event with an id, in position order: id (16),
 //! index of its stream in this file's stream list (4), location of the event (8).
 //!
+//! # Manifest
+//!
+//! `MANIFEST` ([`MANIFEST_LEN`] bytes) names the tail segment and records a clean close:
+//!
+//! | offset | size | field | why |
+//! |---|---|---|---|
+//! | 0 | 8 | magic `ANNALMAN` | |
+//! | 8 | 4 | format version ([`FORMAT_VERSION`]) | |
+//! | 12 | 4 | CRC-32 of bytes 0..12 and 16..48 | |
+//! | 16 | 8 | the tail segment's base position | a lost tail segment is noticed |
+//! | 24 | 8 | the tail segment's sequence number | |
+//! | 32 | 8 | after a clean close, the offset after the tail's last frame; 0 otherwise | data synced at close is never cut, and opening need not look past it |
+//! | 40 | 4 | after a clean close, the CRC of the tail's last frame | |
+//! | 44 | 4 | reserved, zero | |
+//!
+//! The segment header and the manifest share the first 32 bytes' layout ([`HEADER_VERSION_AT`],
+//! [`HEADER_CRC_AT`], [`HEADER_BASE_AT`], [`HEADER_SEQ_AT`]). The manifest is replaced
+//! (temporary file, sync, rename, directory sync) each time a new segment is created (after the
+//! segment exists and before anything is written to it), at a clean close, and before the
+//! first write after an open that found it closed. Opening compares it with the segment files:
+//! a tail segment it names that is not there is a lost file, reported as
+//! [`Error::Corrupt`](crate::Error::Corrupt) naming the file, never a shorter log. A segment one
+//! past the one it names, and empty, is a crash in the middle of creating it, and is kept.
+//!
 //! # Checkpoint file
 //!
 //! 20 bytes: magic `ANNALCKP` (8), the saved position (8), CRC-32 of the first 16 bytes (4).
-//! Written as `{name}.tmp`, synced, renamed over `{name}`, directory synced: a crash leaves
-//! the old value or the new one.
+//! Written as `.{name}.tmp` (a name no checkpoint can have, as checkpoint names never start
+//! with a dot), synced, renamed over `{name}`, directory synced: a crash leaves the old value
+//! or the new one.
 //!
 //! # Decoding
 //!
@@ -123,12 +158,41 @@ use byteorder::{ByteOrder, LittleEndian as LE};
 
 /// Magic bytes at the start of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"ANNALSEG";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Magic bytes at the start of the manifest.
+pub const MANIFEST_MAGIC: [u8; 8] = *b"ANNALMAN";
+/// The format version this build writes and reads. Version 1 (before the durable position in
+/// frame headers) is refused with an error that says so.
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes in a segment header; the first frame starts here.
 pub const SEGMENT_HEADER_LEN: usize = 32;
+/// Offset of the format version in a segment header (and the manifest); the magic is before.
+pub const HEADER_VERSION_AT: usize = 8;
+/// Offset of the CRC in a segment header (and the manifest).
+pub const HEADER_CRC_AT: usize = 12;
+/// Offset of the base position in a segment header (and the manifest).
+pub const HEADER_BASE_AT: usize = 16;
+/// Offset of the sequence number in a segment header (and the manifest).
+pub const HEADER_SEQ_AT: usize = 24;
+/// Bytes in the manifest.
+pub const MANIFEST_LEN: usize = 48;
+/// Offset in the manifest of the end of the tail's data at a clean close (0: not closed).
+pub const MANIFEST_CLOSED_END_AT: usize = 32;
+/// Offset in the manifest of the CRC of the tail's last frame at a clean close.
+pub const MANIFEST_CLOSED_CRC_AT: usize = 40;
 /// Bytes in a batch frame header.
 pub const FRAME_HEADER_LEN: usize = 32;
+/// Offset of a frame's length in its header.
+pub const FRAME_LEN_AT: usize = 0;
+/// Offset of a frame's CRC in its header.
+pub const FRAME_CRC_AT: usize = 4;
+/// Offset of a frame's first position in its header.
+pub const FRAME_FIRST_POSITION_AT: usize = 8;
+/// Offset of a frame's durable position in its header.
+pub const FRAME_DURABLE_AT: usize = 16;
+/// Offset of a frame's event count in its header.
+pub const FRAME_COUNT_AT: usize = 24;
+/// Offset of the previous frame's CRC in a frame header.
+pub const FRAME_PREV_CRC_AT: usize = 28;
 /// Bytes in an event record header, without the optional id.
 pub const RECORD_HEADER_LEN: usize = 52;
 /// Bytes of an event id.
@@ -165,50 +229,113 @@ impl SegmentHeader {
     /// The header's bytes.
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
         let mut b = [0u8; SEGMENT_HEADER_LEN];
-        b[0..8].copy_from_slice(&SEGMENT_MAGIC);
-        LE::write_u32(&mut b[8..12], FORMAT_VERSION);
-        LE::write_u64(&mut b[16..24], self.base_position);
-        LE::write_u64(&mut b[24..32], self.seq);
-        let crc = segment_header_crc(&b);
-        LE::write_u32(&mut b[12..16], crc);
+        LE::write_u64(&mut b[HEADER_BASE_AT..], self.base_position);
+        LE::write_u64(&mut b[HEADER_SEQ_AT..], self.seq);
+        seal_header(&mut b, SEGMENT_MAGIC);
         b
     }
 
     /// Decodes and checks a header; the error says what is wrong with it.
     pub fn decode(b: &[u8]) -> Result<Self, String> {
-        let Some(b) = b.get(..SEGMENT_HEADER_LEN) else {
+        let b = check_header(b, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, "segment")?;
+        Ok(Self::read(b))
+    }
+
+    fn read(b: &[u8]) -> Self {
+        SegmentHeader {
+            base_position: LE::read_u64(&b[HEADER_BASE_AT..]),
+            seq: LE::read_u64(&b[HEADER_SEQ_AT..]),
+        }
+    }
+}
+
+/// The decoded manifest: the tail segment and, after a clean close, where its data ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Manifest {
+    /// The tail segment's header.
+    pub tail: SegmentHeader,
+    /// Set by a clean close: the offset after the tail's last frame and that frame's CRC (0 if
+    /// the tail had none). Every byte before it was on stable storage.
+    pub closed: Option<(u64, u32)>,
+}
+
+impl Manifest {
+    /// The manifest's bytes.
+    pub fn encode(&self) -> [u8; MANIFEST_LEN] {
+        let mut b = [0u8; MANIFEST_LEN];
+        LE::write_u64(&mut b[HEADER_BASE_AT..], self.tail.base_position);
+        LE::write_u64(&mut b[HEADER_SEQ_AT..], self.tail.seq);
+        let (end, crc) = self.closed.unwrap_or((0, 0));
+        LE::write_u64(&mut b[MANIFEST_CLOSED_END_AT..], end);
+        LE::write_u32(&mut b[MANIFEST_CLOSED_CRC_AT..], crc);
+        seal_header(&mut b, MANIFEST_MAGIC);
+        b
+    }
+
+    /// Decodes and checks a manifest; the error says what is wrong with it.
+    pub fn decode(b: &[u8]) -> Result<Self, String> {
+        if b.len() != MANIFEST_LEN {
             return Err(format!(
-                "segment header needs {SEGMENT_HEADER_LEN} bytes, file has {}",
+                "manifest of {} bytes, {MANIFEST_LEN} expected",
                 b.len()
             ));
-        };
-        if b[0..8] != SEGMENT_MAGIC {
-            return Err("not an annals segment (bad magic)".into());
         }
-        let version = LE::read_u32(&b[8..12]);
-        if version != FORMAT_VERSION {
-            return Err(format!(
-                "segment format version {version}, this build reads version {FORMAT_VERSION}"
-            ));
-        }
-        let stored = LE::read_u32(&b[12..16]);
-        let actual = segment_header_crc(b);
-        if stored != actual {
-            return Err(format!(
-                "segment header checksum mismatch (stored {stored:#010x}, computed {actual:#010x})"
-            ));
-        }
-        Ok(SegmentHeader {
-            base_position: LE::read_u64(&b[16..24]),
-            seq: LE::read_u64(&b[24..32]),
+        let b = check_header(b, MANIFEST_LEN, MANIFEST_MAGIC, "manifest")?;
+        let end = LE::read_u64(&b[MANIFEST_CLOSED_END_AT..]);
+        Ok(Manifest {
+            tail: SegmentHeader::read(b),
+            closed: (end != 0).then(|| (end, LE::read_u32(&b[MANIFEST_CLOSED_CRC_AT..]))),
         })
     }
 }
 
-fn segment_header_crc(b: &[u8]) -> u32 {
+/// Writes the magic and format version of a segment header or manifest, then its CRC over
+/// everything but the CRC itself.
+fn seal_header(b: &mut [u8], magic: [u8; 8]) {
+    b[..HEADER_VERSION_AT].copy_from_slice(&magic);
+    LE::write_u32(&mut b[HEADER_VERSION_AT..], FORMAT_VERSION);
+    let crc = header_crc(b);
+    LE::write_u32(&mut b[HEADER_CRC_AT..], crc);
+}
+
+/// Checks the magic, CRC and version of the first `len` bytes of `b`, and returns them.
+fn check_header<'a>(
+    b: &'a [u8],
+    len: usize,
+    magic: [u8; 8],
+    what: &str,
+) -> Result<&'a [u8], String> {
+    let Some(b) = b.get(..len) else {
+        return Err(format!(
+            "{what} header needs {len} bytes, file has {}",
+            b.len()
+        ));
+    };
+    if b[..HEADER_VERSION_AT] != magic {
+        return Err(format!("not an annals {what} (bad magic)"));
+    }
+    let stored = LE::read_u32(&b[HEADER_CRC_AT..]);
+    let actual = header_crc(b);
+    if stored != actual {
+        return Err(format!(
+            "{what} header checksum mismatch (stored {stored:#010x}, computed {actual:#010x})"
+        ));
+    }
+    let version = LE::read_u32(&b[HEADER_VERSION_AT..]);
+    if version != FORMAT_VERSION {
+        return Err(format!(
+            "{what} has format version {version}; this build of annals reads only version \
+             {FORMAT_VERSION} (stores of version 1, from before the durable position in frame \
+             headers, must be recreated: nothing was released in that format)"
+        ));
+    }
+    Ok(b)
+}
+
+fn header_crc(b: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
-    h.update(&b[0..12]);
-    h.update(&b[16..SEGMENT_HEADER_LEN]);
+    h.update(&b[..HEADER_CRC_AT]);
+    h.update(&b[HEADER_BASE_AT..]);
     h.finalize()
 }
 
@@ -221,8 +348,8 @@ pub struct FrameHeader {
     pub crc: u32,
     /// Global position of the frame's first event.
     pub first_position: u64,
-    /// Sequence number of the `write` that carried the frame.
-    pub write_seq: u64,
+    /// Every event below this position was on stable storage when the frame was written.
+    pub durable: u64,
     /// Number of events in the frame.
     pub count: u32,
     /// CRC of the previous frame of the segment, 0 for the first.
@@ -233,12 +360,12 @@ impl FrameHeader {
     /// Reads the header fields; `b` must hold at least [`FRAME_HEADER_LEN`] bytes.
     fn read(b: &[u8]) -> Self {
         FrameHeader {
-            len: LE::read_u32(&b[0..4]),
-            crc: LE::read_u32(&b[4..8]),
-            first_position: LE::read_u64(&b[8..16]),
-            write_seq: LE::read_u64(&b[16..24]),
-            count: LE::read_u32(&b[24..28]),
-            prev_crc: LE::read_u32(&b[28..32]),
+            len: LE::read_u32(&b[FRAME_LEN_AT..]),
+            crc: LE::read_u32(&b[FRAME_CRC_AT..]),
+            first_position: LE::read_u64(&b[FRAME_FIRST_POSITION_AT..]),
+            durable: LE::read_u64(&b[FRAME_DURABLE_AT..]),
+            count: LE::read_u32(&b[FRAME_COUNT_AT..]),
+            prev_crc: LE::read_u32(&b[FRAME_PREV_CRC_AT..]),
         }
     }
 }
@@ -321,13 +448,19 @@ pub fn read_frame(data: &[u8]) -> Result<Frame<'_>, FrameFault> {
     if header.count == 0 {
         return Err(FrameFault::Invalid("frame with no events".into()));
     }
+    if header.durable > header.first_position {
+        return Err(FrameFault::Invalid(format!(
+            "frame at position {} claims positions up to {} were durable",
+            header.first_position, header.durable
+        )));
+    }
     Ok(Frame { header, bytes })
 }
 
 fn frame_crc(frame: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
-    h.update(&frame[0..4]);
-    h.update(&frame[8..]);
+    h.update(&frame[..FRAME_CRC_AT]);
+    h.update(&frame[FRAME_FIRST_POSITION_AT..]);
     h.finalize()
 }
 
@@ -354,11 +487,18 @@ impl FrameHeader {
 }
 
 /// Reads the header of the frame at the start of `data` without verifying the frame: for
-/// skipping frames on the way to a position. `None` if no plausible header is there.
+/// skipping frames on the way to a position. `None` if no plausible header is there, or if
+/// the frame runs past `data`.
 pub fn peek_frame_header(data: &[u8]) -> Option<FrameHeader> {
+    plausible_frame_header(data).filter(|h| h.len as usize <= data.len())
+}
+
+/// Reads the header at the start of `data` if its length and event count are possible,
+/// without looking at the rest of the frame (which may run past `data`).
+pub fn plausible_frame_header(data: &[u8]) -> Option<FrameHeader> {
     let header = FrameHeader::read(data.get(..FRAME_HEADER_LEN)?);
     let len = header.len as usize;
-    (len >= FRAME_HEADER_LEN + RECORD_HEADER_LEN && len <= data.len() && header.count > 0)
+    ((FRAME_HEADER_LEN + RECORD_HEADER_LEN..=MAX_FRAME_LEN).contains(&len) && header.count > 0)
         .then_some(header)
 }
 
@@ -623,19 +763,19 @@ pub fn finish_frame(
     buf: &mut [u8],
     start: usize,
     first_position: u64,
-    write_seq: u64,
+    durable: u64,
     count: u32,
     prev_crc: u32,
 ) -> u32 {
     let frame = &mut buf[start..];
     let len = frame.len() as u32;
-    LE::write_u32(&mut frame[0..4], len);
-    LE::write_u64(&mut frame[8..16], first_position);
-    LE::write_u64(&mut frame[16..24], write_seq);
-    LE::write_u32(&mut frame[24..28], count);
-    LE::write_u32(&mut frame[28..32], prev_crc);
+    LE::write_u32(&mut frame[FRAME_LEN_AT..], len);
+    LE::write_u64(&mut frame[FRAME_FIRST_POSITION_AT..], first_position);
+    LE::write_u64(&mut frame[FRAME_DURABLE_AT..], durable);
+    LE::write_u32(&mut frame[FRAME_COUNT_AT..], count);
+    LE::write_u32(&mut frame[FRAME_PREV_CRC_AT..], prev_crc);
     let crc = frame_crc(frame);
-    LE::write_u32(&mut frame[4..8], crc);
+    LE::write_u32(&mut frame[FRAME_CRC_AT..], crc);
     crc
 }
 
@@ -667,7 +807,7 @@ mod tests {
             &mut buf,
             start,
             records[0].position,
-            9,
+            records[0].position.saturating_sub(1),
             records.len() as u32,
             0xABCD,
         );
@@ -693,7 +833,7 @@ mod tests {
         let buf = frame_of(&records);
         let frame = read_frame(&buf).unwrap();
         assert_eq!(frame.header.first_position, 10);
-        assert_eq!(frame.header.write_seq, 9);
+        assert_eq!(frame.header.durable, 9);
         assert_eq!(frame.header.prev_crc, 0xABCD);
         assert_eq!(frame.end_position(), 12);
         let decoded: Vec<_> = frame.records().collect::<Result<_, _>>().unwrap();

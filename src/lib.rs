@@ -69,13 +69,14 @@
 mod checkpoint;
 mod commit;
 mod dedup;
-mod dir;
 mod error;
 mod event;
 mod fault;
 mod flush;
 pub mod format;
 mod index;
+mod io;
+mod manifest;
 mod options;
 mod read;
 mod recovery;
@@ -85,6 +86,9 @@ mod segment;
 mod store;
 mod stream_read;
 mod subscription;
+mod tail;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 pub use error::{Error, Result};

@@ -1,30 +1,33 @@
-//! Opening a store's log: load each sealed segment's index side file (rebuilding any that is
-//! missing, stale or damaged), scan only the tail segment, and cut a torn tail.
+//! Opening a store's log: check the segment files against the manifest, load each sealed
+//! segment's index side file (rebuilding any that is missing, stale or damaged), scan only the
+//! tail segment, and decide what a bad frame in the tail means.
 //!
 //! Sealed segments are not scanned when their side files check out, so opening costs time in
 //! proportion to the number of segments (and streams per segment), not events. Damage inside
 //! a sealed segment is found when it is read, as [`Error::Corrupt`].
 //!
 //! In the tail segment, the first frame that is incomplete, fails its checksum, or does not
-//! continue the chain (position, previous CRC, write sequence) marks the end of what was
-//! written: the rest of the file is zeroed and the cut is described in the [`OpenReport`].
-//! One exception keeps invariant 5 ("opening never loses an acknowledged event"): if a damaged
-//! frame is followed by an intact frame that chains to it and comes from a *later* write, the
-//! damaged frame was once complete, so this is damage rather than a torn write, and opening
-//! fails with [`Error::Corrupt`] instead of dropping acknowledged events.
+//! continue the chain ends the walk; [`crate::tail::judge`] then looks at everything behind it:
+//! an intact frame written after that point was durable proves damage to synced data
+//! ([`Error::Corrupt`], nothing is cut); otherwise what follows the last intact frame was never
+//! synced (or its sync never returned), so it is zeroed and the cut described in the
+//! [`OpenReport`]. A lost segment file is [`Error::Corrupt`] naming it. Opening works on a full
+//! disk: a side file that cannot be written is kept in memory and rebuilt again next time.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dedup::{id_key, IdWindow};
-use crate::dir::list_segments;
 use crate::error::{Error, Result};
-use crate::format::{peek_frame_header, read_frame, FrameFault};
+use crate::format::{FrameFault, Manifest, HEADER_BASE_AT};
 use crate::index::{IndexBuilder, StreamHasher, StreamIndex};
-use crate::scan::walk_frames;
+use crate::io::dir::{list_segments, segment_file_name, MANIFEST_FILE};
+use crate::manifest;
+use crate::scan::{walk_frames, Walked};
 use crate::seg_index::{index_path, SegmentIndex};
 use crate::segment::Segment;
+use crate::tail;
 
 /// What opening a store found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,14 +41,14 @@ pub struct OpenReport {
     /// The torn tail that was cut, if there was one.
     pub cut: Option<TailCut>,
     /// Index side files that were missing, stale or damaged and were rebuilt from their
-    /// segments.
+    /// segments (in memory only, if the rebuilt file could not be written).
     pub rebuilt_indexes: Vec<IndexRebuild>,
     /// How long opening took.
     pub duration: Duration,
 }
 
-/// A torn tail cut off while opening: bytes of a write that never completed, so never
-/// acknowledged.
+/// The end of the tail cut off while opening: bytes of writes that a crash interrupted before
+/// they were synced, or bytes after the end of the data that no frame explains.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TailCut {
     /// The tail segment.
@@ -61,21 +64,22 @@ pub struct TailCut {
 pub struct IndexRebuild {
     /// The side file.
     pub file: PathBuf,
-    /// Why it could not be used.
+    /// Why it could not be used (and, if so, why the rebuilt file could not be written).
     pub reason: String,
 }
 
 /// The state of the log after recovery, ready for the writer and the readers.
 #[derive(Debug)]
 pub(crate) struct Recovered {
+    /// The manifest as found on disk (the writer replaces it before its first write unless it
+    /// names the tail and no clean close).
+    pub manifest: Option<Manifest>,
     pub segments: Vec<Arc<Segment>>,
     /// Offset in the tail segment after its last frame.
     pub tail_end: usize,
     pub next_position: u64,
     /// CRC of the tail segment's last frame (0 if it has none).
     pub last_crc: u32,
-    /// Write sequence number of the last frame in the log (0 if there is none).
-    pub write_seq: u64,
     pub streams: StreamIndex,
     pub ids: IdWindow,
     pub report: OpenReport,
@@ -89,7 +93,7 @@ pub(crate) fn recover(
     hasher: StreamHasher,
 ) -> Result<Recovered> {
     let started = Instant::now();
-    let mut segments = open_segments(dir, segment_size)?;
+    let (mut segments, manifest) = open_segments(dir, segment_size)?;
     let tail = segments
         .pop()
         .ok_or_else(|| Error::InvalidInput("no segment".into()))?;
@@ -98,7 +102,6 @@ pub(crate) fn recover(
     let mut ids = IdWindow::new(dedup_window);
     let mut rebuilt_indexes = Vec::new();
     let mut next_position = 0;
-    let mut write_seq = 0;
     let need_ids = segments_needing_ids(dir, &segments, dedup_window);
     let mut opened = Vec::with_capacity(segments.len() + 1);
     let next_bases: Vec<u64> = segments
@@ -138,39 +141,33 @@ pub(crate) fn recover(
             ids.insert(id_key(stream, e.id), e.location);
         }
         next_position = index.end_position;
-        write_seq = index.last_write_seq;
         opened.push(Arc::new(segment));
     }
 
-    let walked = walk_frames(&tail, next_position, write_seq, |ev, location| {
+    let walked = walk_frames(&tail, next_position, |ev, location| {
         builder.add_event(ev.stream, ev.version, ev.prev, location)?;
         if let Some(id) = ev.id {
             ids.insert(id_key(ev.stream, id), location);
         }
         Ok(())
     })?;
-    let mut cut = None;
-    let tail = match &walked.fault {
-        FrameFault::End => tail,
-        fault => {
-            if let Some(later) = later_write_follows(&tail, walked.end, walked.write_seq) {
-                return Err(Error::corrupt(
-                    tail.path(),
-                    walked.end as u64,
-                    format!(
-                        "{}; an intact frame of a later write follows at offset {later}, \
-                         so acknowledged data was damaged (not a torn write)",
-                        fault.describe()
-                    ),
-                ));
-            }
-            cut = Some(TailCut {
+    let closed = manifest
+        .and_then(|m| m.closed)
+        .filter(|_| manifest.is_some_and(|m| m.tail == tail.header()));
+    let cut = match end_of_tail(&tail, &walked, closed)? {
+        Some(reason) => {
+            tail.zero_from(walked.end)?;
+            Some(TailCut {
                 file: tail.path().to_path_buf(),
                 offset: walked.end as u64,
-                reason: fault.describe(),
-            });
-            tail.zero_from(walked.end)?;
-            tail
+                reason,
+            })
+        }
+        // What a crashed process left in the page cache is read as written; it becomes
+        // durable now, before any new frame claims it is.
+        None => {
+            tail.sync_data()?;
+            None
         }
     };
     opened.push(Arc::new(tail));
@@ -184,20 +181,20 @@ pub(crate) fn recover(
         duration: started.elapsed(),
     };
     Ok(Recovered {
+        manifest,
         segments: opened,
         tail_end: walked.end,
         next_position: walked.next_position,
         last_crc: walked.last_crc(),
-        write_seq: walked.write_seq,
         streams,
         ids,
         report,
     })
 }
 
-/// Opens every segment file in order, checking that none is missing; creates the first
-/// segment of an empty store.
-fn open_segments(dir: &Path, segment_size: u64) -> Result<Vec<Segment>> {
+/// Opens every segment file in order, checking that none is missing (by their sequence numbers
+/// and the manifest, which is returned as found); creates the first segment of an empty store.
+fn open_segments(dir: &Path, segment_size: u64) -> Result<(Vec<Segment>, Option<Manifest>)> {
     let mut segments = Vec::new();
     for (i, (base, path)) in list_segments(dir)?.into_iter().enumerate() {
         let segment = Segment::open(&path, base)?;
@@ -213,6 +210,8 @@ fn open_segments(dir: &Path, segment_size: u64) -> Result<Vec<Segment>> {
         }
         segments.push(segment);
     }
+    let manifest = manifest::read(dir)?;
+    check_manifest(dir, manifest.as_ref(), &segments)?;
     if segments.is_empty() {
         segments.push(Segment::create(dir, 0, 0, segment_size)?);
     }
@@ -223,7 +222,78 @@ fn open_segments(dir: &Path, segment_size: u64) -> Result<Vec<Segment>> {
             "the first segment does not start at position 0: segments are missing",
         ));
     }
-    Ok(segments)
+    Ok((segments, manifest))
+}
+
+/// Checks the segment files against the tail segment the manifest names. A segment one past
+/// it (or the first segment, without a manifest) is accepted if it is empty: a crash came
+/// between creating it and recording it (the writer records it before its first write).
+fn check_manifest(dir: &Path, manifest: Option<&Manifest>, segments: &[Segment]) -> Result<()> {
+    let Some(m) = manifest.map(|m| m.tail) else {
+        return match segments {
+            [] => Ok(()),
+            [first] if first.is_empty() => Ok(()),
+            _ => Err(Error::corrupt(
+                dir.join(MANIFEST_FILE),
+                0,
+                "the manifest is missing but the store has events: cannot tell whether the \
+                 newest segments were lost",
+            )),
+        };
+    };
+    match segments.last() {
+        Some(tail) if tail.header() == m => Ok(()),
+        Some(tail) if tail.seq() == m.seq + 1 && tail.is_empty() => Ok(()),
+        Some(tail) if tail.seq() > m.seq => Err(Error::corrupt(
+            dir.join(MANIFEST_FILE),
+            HEADER_BASE_AT as u64,
+            format!(
+                "the manifest names segment {} (position {}) as the tail, but segment {} \
+                 holds events",
+                m.seq,
+                m.base_position,
+                tail.seq()
+            ),
+        )),
+        _ => Err(Error::corrupt(
+            dir.join(segment_file_name(m.base_position)),
+            0,
+            format!(
+                "segment file missing: the manifest names it as the tail segment (number {}), \
+                 so the events from position {} on are gone",
+                m.seq, m.base_position
+            ),
+        )),
+    }
+}
+
+/// What follows the tail's last intact frame: `None` if nothing, or the reason to cut it; or
+/// [`Error::Corrupt`] if it was synced. After a clean close (`closed`: the end of the data and
+/// the last frame's CRC then), data that ends earlier was damaged after it was synced, and data
+/// that ends exactly there needs no further look; otherwise [`tail::judge`] decides.
+fn end_of_tail(
+    tail: &Segment,
+    walked: &Walked,
+    closed: Option<(u64, u32)>,
+) -> Result<Option<String>> {
+    if let Some((end, crc)) = closed {
+        let at_end = walked.end as u64 == end && walked.last_crc() == crc;
+        if at_end && walked.fault == FrameFault::End {
+            return Ok(None);
+        }
+        if walked.end as u64 <= end && !at_end {
+            return Err(Error::corrupt(
+                tail.path(),
+                walked.end as u64,
+                format!(
+                    "{}; the store was closed cleanly with its data synced up to offset {end}, \
+                     so acknowledged data was damaged",
+                    walked.fault.describe()
+                ),
+            ));
+        }
+    }
+    tail::judge(tail, walked)
 }
 
 /// For each sealed segment, whether its ids are needed: those of the newest segments that
@@ -263,25 +333,13 @@ fn load_or_rebuild(
         Err(reason) => reason,
     };
     let mut index = SegmentIndex::build(segment)?;
-    index.write(dir)?;
-    rebuilt.push(IndexRebuild {
-        file: path,
-        reason: problem,
-    });
+    let reason = match index.write(dir) {
+        Ok(()) => problem,
+        Err(e) => format!("{problem}; kept in memory, not written: {e}"),
+    };
+    rebuilt.push(IndexRebuild { file: path, reason });
     if !with_ids {
         index.ids = Vec::new();
     }
     Ok(index)
-}
-
-/// If the damaged frame at `offset` has a plausible length and the frame after it is intact,
-/// chains to it and was written by a later write than the last intact frame's, the offset of
-/// that later frame.
-fn later_write_follows(segment: &Segment, offset: usize, last_write_seq: u64) -> Option<usize> {
-    let bytes = segment.bytes();
-    let damaged = peek_frame_header(&bytes[offset..])?;
-    let next = offset + damaged.len as usize;
-    let frame = read_frame(bytes.get(next..)?).ok()?;
-    (frame.header.prev_crc == damaged.crc && frame.header.write_seq >= last_write_seq + 2)
-        .then_some(next)
 }

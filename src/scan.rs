@@ -14,8 +14,8 @@ pub struct Walked {
     pub fault: FrameFault,
     /// Position after the last event passed.
     pub next_position: u64,
-    /// Write sequence number of the last frame passed (as given if none was).
-    pub write_seq: u64,
+    /// Durable position of the last frame passed (the segment's base position if none was).
+    pub durable: u64,
     /// Offset and CRC of the last frame passed, if any.
     pub last_frame: Option<(usize, u32)>,
 }
@@ -27,16 +27,15 @@ impl Walked {
     }
 }
 
-/// Walks the frames of `segment` from its header on, starting at `first_position` and write
-/// sequence `write_seq`, and hands every event to `visit` with its location. Stops at the
-/// first frame that is missing, incomplete, damaged or does not continue the chain (its
-/// position, the previous frame's CRC, a write sequence that never goes down): that is the
-/// returned fault. A record that is inconsistent inside an intact frame, or that `visit`
+/// Walks the frames of `segment` from its header on, starting at `first_position`, and hands
+/// every event to `visit` with its location. Stops at the first frame that is missing,
+/// incomplete, damaged or does not continue the chain (its position, the previous frame's
+/// CRC, a durable position that never goes down and starts at the segment's base): that is
+/// the returned fault. A record that is inconsistent inside an intact frame, or that `visit`
 /// rejects, is [`Error::Corrupt`].
 pub fn walk_frames(
     segment: &Segment,
     first_position: u64,
-    write_seq: u64,
     mut visit: impl FnMut(&RecordView<'_>, u64) -> std::result::Result<(), String>,
 ) -> Result<Walked> {
     let bytes = segment.bytes();
@@ -44,7 +43,7 @@ pub fn walk_frames(
         end: SEGMENT_HEADER_LEN,
         fault: FrameFault::End,
         next_position: first_position,
-        write_seq,
+        durable: segment.base_position(),
         last_frame: None,
     };
     loop {
@@ -64,10 +63,10 @@ pub fn walk_frames(
             ))
         } else if h.prev_crc != walked.last_crc() {
             Some("frame does not chain to the previous frame's checksum".to_string())
-        } else if h.write_seq < walked.write_seq {
+        } else if h.durable < walked.durable {
             Some(format!(
-                "frame of write {} after write {}",
-                h.write_seq, walked.write_seq
+                "frame's durable position {} is below the previous frame's {}",
+                h.durable, walked.durable
             ))
         } else {
             None
@@ -88,7 +87,7 @@ pub fn walk_frames(
             }
         }
         walked.next_position = frame.end_position();
-        walked.write_seq = h.write_seq;
+        walked.durable = h.durable;
         walked.last_frame = Some((offset, h.crc));
         walked.end = offset + frame.bytes.len();
     }

@@ -8,24 +8,24 @@
 //! from its segment, and the rebuild is reported.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use byteorder::{ByteOrder, LittleEndian as LE};
 
-use crate::dir::sync_dir;
 use crate::error::{Error, Result};
 use crate::format::{read_frame, FrameFault, MAX_NAME_LEN};
 use crate::index::{is_checkpoint, CHECKPOINT_INTERVAL};
+use crate::io::dir::{index_file_name, index_tmp_name};
+use crate::io::install;
 use crate::scan::walk_frames;
 use crate::segment::Segment;
 
 /// Magic bytes at the start of an index side file.
 pub const INDEX_MAGIC: [u8; 8] = *b"ANNALIDX";
 /// Format version of index side files.
-pub const INDEX_VERSION: u32 = 1;
+pub const INDEX_VERSION: u32 = 2;
 /// Bytes in an index side file's header.
 pub const INDEX_HEADER_LEN: usize = 88;
 const ID_ENTRY_LEN: usize = 28;
@@ -70,8 +70,6 @@ pub struct SegmentIndex {
     pub seq: u64,
     /// Position after the segment's last event.
     pub end_position: u64,
-    /// Write sequence number of the segment's last frame.
-    pub last_write_seq: u64,
     /// Offset after the segment's last frame.
     pub data_end: u32,
     /// Offset of the segment's last frame.
@@ -88,7 +86,7 @@ pub struct SegmentIndex {
 
 /// Path of the index side file of the segment whose base position is `base`.
 pub fn index_path(dir: &Path, base: u64) -> PathBuf {
-    dir.join(format!("{base:020}.idx"))
+    dir.join(index_file_name(base))
 }
 
 impl SegmentIndex {
@@ -97,7 +95,7 @@ impl SegmentIndex {
         let mut streams: Vec<StreamSpan> = Vec::new();
         let mut by_name: HashMap<Box<str>, u32> = HashMap::new();
         let mut ids = Vec::new();
-        let walked = walk_frames(segment, segment.base_position(), 0, |ev, location| {
+        let walked = walk_frames(segment, segment.base_position(), |ev, location| {
             let n = match by_name.get(ev.stream) {
                 Some(&n) => {
                     let span = &mut streams[n as usize];
@@ -150,7 +148,6 @@ impl SegmentIndex {
             base_position: segment.base_position(),
             seq: segment.seq(),
             end_position: walked.next_position,
-            last_write_seq: walked.write_seq,
             data_end: walked.end as u32,
             last_frame_offset: last_frame_offset as u32,
             last_frame_crc,
@@ -215,7 +212,6 @@ impl SegmentIndex {
         LE::write_u64(&mut h[16..24], self.base_position);
         LE::write_u64(&mut h[24..32], self.seq);
         LE::write_u64(&mut h[32..40], self.end_position);
-        LE::write_u64(&mut h[40..48], self.last_write_seq);
         LE::write_u32(&mut h[48..52], self.data_end);
         LE::write_u32(&mut h[52..56], self.last_frame_offset);
         LE::write_u32(&mut h[56..60], self.last_frame_crc);
@@ -232,20 +228,16 @@ impl SegmentIndex {
 
     /// Writes the side file durably (temporary name, sync, rename, directory sync).
     pub fn write(&self, dir: &Path) -> Result<()> {
-        let path = index_path(dir, self.base_position);
-        let tmp = path.with_extension("idx.tmp");
-        let bytes = self.encode();
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| Error::io("create index file", &tmp, e))?;
-        file.write_all(&bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::io("write index file", &tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| Error::io("rename index file", &path, e))?;
-        sync_dir(dir)
+        let base = self.base_position;
+        install(
+            dir,
+            &index_file_name(base),
+            &index_tmp_name(base),
+            &self.encode(),
+            0,
+            "write index file",
+        )
+        .map(drop)
     }
 
     /// The number of ids the side file at `path` says it holds, reading only its header;
@@ -324,7 +316,6 @@ impl SegmentIndex {
             base_position: LE::read_u64(&head[16..24]),
             seq: LE::read_u64(&head[24..32]),
             end_position: LE::read_u64(&head[32..40]),
-            last_write_seq: LE::read_u64(&head[40..48]),
             data_end: LE::read_u32(&head[48..52]),
             last_frame_offset: LE::read_u32(&head[52..56]),
             last_frame_crc: LE::read_u32(&head[56..60]),

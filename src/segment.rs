@@ -1,16 +1,16 @@
 //! One segment file: create it at full size, open and map it, write frames into it, cut a torn
 //! tail off it. The byte layout is in [`crate::format`].
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-use crate::dir::{segment_file_name, sync_dir, tmp_file_name};
 use crate::error::{Error, Result};
-use crate::format::{SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::format::{read_frame, FrameFault, SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::io::dir::{segment_file_name, segment_tmp_name};
+use crate::io::{self, install};
 
 /// An open segment file and a read-only map of all of it.
 ///
@@ -29,22 +29,17 @@ impl Segment {
     /// (zeros after the header), durably: written under a temporary name, synced, renamed into
     /// place, directory synced.
     pub fn create(dir: &Path, base_position: u64, seq: u64, capacity: u64) -> Result<Self> {
-        let tmp = dir.join(tmp_file_name(base_position));
-        let path = dir.join(segment_file_name(base_position));
+        let name = segment_file_name(base_position);
+        let path = dir.join(&name);
         let header = SegmentHeader { base_position, seq };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| Error::io("create segment", &tmp, e))?;
-        file.write_all(&header.encode())
-            .and_then(|()| file.set_len(capacity.max(SEGMENT_HEADER_LEN as u64)))
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::io("initialise segment", &tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| Error::io("rename segment into place", &path, e))?;
-        sync_dir(dir)?;
+        let file = install(
+            dir,
+            &name,
+            &segment_tmp_name(base_position),
+            &header.encode(),
+            capacity.max(SEGMENT_HEADER_LEN as u64),
+            "create segment",
+        )?;
         let map = map_file(&file, &path)?;
         Ok(Segment {
             path,
@@ -99,6 +94,11 @@ impl Segment {
         &self.path
     }
 
+    /// The segment's header.
+    pub fn header(&self) -> SegmentHeader {
+        self.header
+    }
+
     /// First global position of the segment.
     pub fn base_position(&self) -> u64 {
         self.header.base_position
@@ -119,25 +119,40 @@ impl Segment {
         self.map.len()
     }
 
+    /// Whether the segment holds no frame.
+    pub fn is_empty(&self) -> bool {
+        matches!(
+            read_frame(&self.map[SEGMENT_HEADER_LEN..]),
+            Err(FrameFault::End)
+        )
+    }
+
+    /// Reads into `buf` from `offset` with `pread`, not through the map: a hole in the file
+    /// reads as zeros without being allocated (reading one through the map of a file on a
+    /// full tmpfs would kill the process with SIGBUS). Returns the bytes read, fewer than
+    /// `buf.len()` only at the end of the file.
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], (offset + done) as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io("read segment", &self.path, e)),
+            }
+        }
+        Ok(done)
+    }
+
     /// Writes `bytes` at `offset` (beyond the committed end).
     pub fn write_at(&self, offset: usize, bytes: &[u8]) -> Result<()> {
-        self.file
-            .write_all_at(bytes, offset as u64)
+        io::write_at(&self.file, &self.path, offset as u64, bytes)
             .map_err(|e| Error::io("write", &self.path, e))
     }
 
     /// `fdatasync`: the written bytes are on stable storage when it returns.
     pub fn sync_data(&self) -> Result<()> {
-        self.file
-            .sync_data()
-            .map_err(|e| Error::io("fdatasync", &self.path, e))
-    }
-
-    /// A second handle on the file, for syncing it from another thread.
-    pub fn file_handle(&self) -> Result<File> {
-        self.file
-            .try_clone()
-            .map_err(|e| Error::io("duplicate file handle", &self.path, e))
+        io::sync_data(&self.file, &self.path).map_err(|e| Error::io("fdatasync", &self.path, e))
     }
 
     /// Zeroes the file from `offset` to its end (truncating and re-extending it) and syncs:
@@ -146,19 +161,22 @@ impl Segment {
     /// `offset`.
     pub fn zero_from(&self, offset: usize) -> Result<()> {
         let capacity = self.capacity() as u64;
-        self.file
-            .set_len(offset as u64)
-            .and_then(|()| self.file.set_len(capacity))
-            .and_then(|()| self.file.sync_all())
+        let (file, path) = (&self.file, self.path.as_path());
+        io::set_len(file, path, offset as u64)
+            .and_then(|()| io::set_len(file, path, capacity))
+            .and_then(|()| io::sync_all(file, path))
             .map_err(|e| Error::io("discard unacknowledged bytes", &self.path, e))
     }
 
     /// Returns the segment grown to `capacity` bytes and mapped anew; the old value stays valid
     /// for readers that hold it. Used for an append larger than an empty tail segment.
     pub fn grow(&self, capacity: usize) -> Result<Self> {
-        let file = self.file_handle()?;
-        file.set_len(capacity as u64)
-            .and_then(|()| file.sync_all())
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| Error::io("duplicate file handle", &self.path, e))?;
+        io::set_len(&file, &self.path, capacity as u64)
+            .and_then(|()| io::sync_all(&file, &self.path))
             .map_err(|e| Error::io("grow segment", &self.path, e))?;
         let map = map_file(&file, &self.path)?;
         Ok(Segment {

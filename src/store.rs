@@ -9,10 +9,10 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::checkpoint;
 use crate::commit::GroupCommit;
-use crate::dir::DirLock;
 use crate::error::Result;
 use crate::event::{AppendResult, EventData, EventRef, ExpectedVersion};
 use crate::index::{StreamEntry, StreamIndex};
+use crate::io::dir::DirLock;
 use crate::options::Options;
 use crate::read::{ReadAll, Snapshot};
 use crate::recovery::{recover, OpenReport};
@@ -60,6 +60,7 @@ impl Store {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
         let lock = DirLock::acquire(&dir)?;
+        checkpoint::remove_leftovers(&dir)?;
         let recovered = recover(
             &dir,
             options.get_segment_size(),
@@ -314,9 +315,25 @@ impl Store {
         checkpoint::load(&self.inner.dir, name)
     }
 
-    /// Every saved checkpoint, as `(name, position)` sorted by name.
+    /// Every saved checkpoint that reads back, as `(name, position)` sorted by name. A damaged
+    /// checkpoint file does not hide the others: it is left out here, and
+    /// [`Store::damaged_checkpoints`] and [`Store::checkpoint`] report it.
     pub fn checkpoints(&self) -> Result<Vec<(String, u64)>> {
-        checkpoint::list(&self.inner.dir)
+        let all = checkpoint::list(&self.inner.dir)?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(name, position)| Some((name, position.ok()?)))
+            .collect())
+    }
+
+    /// Every checkpoint file that cannot be read back, with what is wrong with it (usually
+    /// [`Error::Corrupt`](crate::Error::Corrupt) naming the file), sorted by name.
+    pub fn damaged_checkpoints(&self) -> Result<Vec<(String, crate::Error)>> {
+        let all = checkpoint::list(&self.inner.dir)?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(name, position)| Some((name, position.err()?)))
+            .collect())
     }
 
     /// Counts and memory of the store's in-memory structures.

@@ -1,17 +1,26 @@
 //! The write path, top to bottom: validate an append; group commit (see [`crate::commit`])
 //! hands the writer a batch of appends; for each in order, check idempotency and the expected
 //! version (against the log and the appends before it in the batch), make room in the tail
-//! segment (grow it or roll to a new one) and encode one frame into a reused buffer; then one
-//! `write` and one `fdatasync` for the whole batch, and only then publish the new committed
-//! end and the stream heads.
+//! segment (grow it) and encode one frame into a reused buffer; then one `write` and one
+//! `fdatasync` for the whole batch, and only then publish the new committed end and the stream
+//! heads. A batch that does not fit in the tail segment is committed in two writes: what fits
+//! is written, synced and published first, then the writer rolls to a new segment and goes on;
+//! so a failure after a roll never leaves complete frames of a failed append behind.
 //!
-//! A failed write or sync poisons the writer: the state of the tail on disk is unknown, so
-//! every later append fails with [`Error::Poisoned`] until the store is reopened, and recovery
-//! decides from the bytes what survived. A failed `fdatasync` is never retried.
+//! Every frame records the durable position: every event below it was on stable storage when
+//! the frame was written (after the `fdatasync` of the previous batch under `Fsync`; after the
+//! last background sync that returned under `Buffered`). Recovery uses it to tell a write lost
+//! in a crash from damage to synced data.
+//!
+//! A failed write or sync poisons the writer: every later append fails with
+//! [`Error::Poisoned`] until the store is reopened. The failed batch's bytes are zeroed
+//! before its callers get their errors, so none of it is found after a reopen. A failed
+//! `fdatasync` is never retried.
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -24,10 +33,11 @@ use crate::event::{AppendResult, EventData, ExpectedVersion};
 use crate::fault::{Faults, WriteFault};
 use crate::flush::Flusher;
 use crate::format::{
-    begin_frame, encode_record, finish_frame, location, record_len, RecordView, FRAME_HEADER_LEN,
-    MAX_FRAME_LEN, MAX_NAME_LEN, NO_PREV, SEGMENT_HEADER_LEN,
+    begin_frame, encode_record, finish_frame, location, record_len, Manifest, RecordView,
+    FRAME_HEADER_LEN, MAX_FRAME_LEN, MAX_NAME_LEN, NO_PREV, SEGMENT_HEADER_LEN,
 };
 use crate::index::{HashKeyed, Slot, StreamIndex};
+use crate::manifest;
 use crate::options::{Durability, Options};
 use crate::read::Snapshot;
 use crate::recovery::Recovered;
@@ -45,7 +55,14 @@ pub(crate) struct Writer {
     state: Snapshot,
     /// CRC of the tail's last frame, 0 if it has none.
     last_crc: u32,
-    write_seq: u64,
+    /// Every position below it is on stable storage; raised by the writer after its syncs and
+    /// by the flush thread after its own.
+    durable: Arc<AtomicU64>,
+    /// Where the write being prepared starts: the tail's sequence number and offset.
+    write_start: (u64, usize),
+    /// The manifest as it is on disk; before its first write the writer makes it name the
+    /// tail and no clean close.
+    manifest: Option<Manifest>,
     /// What readers see, replaced after each append (before `index` is updated).
     committed: Arc<RwLock<Snapshot>>,
     index: Arc<RwLock<StreamIndex>>,
@@ -106,6 +123,8 @@ struct Accepted {
 impl Writer {
     /// A writer continuing the recovered log.
     pub fn new(dir: PathBuf, options: Options, recovered: Recovered) -> Result<Self> {
+        // Recovery synced the tail: everything it found is durable.
+        let durable = Arc::new(AtomicU64::new(recovered.next_position));
         let flusher = match options.get_durability() {
             Durability::Fsync => None,
             Durability::Buffered => {
@@ -115,7 +134,8 @@ impl Writer {
                     .ok_or_else(|| Error::InvalidInput("store has no segment".into()))?;
                 Some(Flusher::start(
                     options.get_flush_interval(),
-                    tail.file_handle()?,
+                    Arc::clone(tail),
+                    Arc::clone(&durable),
                 )?)
             }
         };
@@ -131,7 +151,9 @@ impl Writer {
             committed: Arc::new(RwLock::new(state.clone())),
             state,
             last_crc: recovered.last_crc,
-            write_seq: recovered.write_seq,
+            durable,
+            write_start: (0, 0),
+            manifest: recovered.manifest,
             index: Arc::new(RwLock::new(recovered.streams)),
             signal: Arc::new(CommitSignal::new(recovered.next_position)),
             ids: recovered.ids,
@@ -162,46 +184,68 @@ impl Writer {
 
     /// Writes a batch of appends gathered by group commit: checks each in order (against the
     /// log and against the appends before it in the batch), encodes the ones that pass into
-    /// one buffer, then one `write` and one `fdatasync` for all. `results` gets one result per
-    /// request, in order. If the write or the sync fails, every append of the batch that
-    /// passed its checks fails and the writer is poisoned.
+    /// one buffer, then one `write` and one `fdatasync` for all (two of each if the batch
+    /// needs a new segment). `results` gets one result per request, in order. If a write or a
+    /// sync fails, every append of that write fails and the writer is poisoned.
     pub fn commit(&mut self, batch: &[Request], results: &mut Vec<Result<AppendResult>>) {
         results.clear();
         if let Err(e) = self.check_writable() {
             results.extend(batch.iter().map(|_| Err(e.duplicate())));
             return;
         }
-        self.buf.clear();
-        self.locations.clear();
-        self.accepted.clear();
+        self.begin_write();
         let mut batch_state = BatchState::default();
-        let write_seq = self.write_seq + 1;
-        let start = (self.tail().seq(), self.state.tail_end);
-        let mut failure = None;
         for (i, request) in batch.iter().enumerate() {
+            if !self.buf.is_empty() && !self.fits(request.frame_len) {
+                // The rest of the batch goes to a new segment: what is staged is committed
+                // first, so that nothing written before the roll depends on what follows it.
+                if let Err(e) = self.finish_write(batch, results) {
+                    results.resize_with(batch.len(), || Err(e.duplicate()));
+                    return;
+                }
+                batch_state = BatchState::default();
+                self.begin_write();
+            }
             batch_state.more_follow = i + 1 < batch.len();
-            let staged = self.stage(i, request, write_seq, &mut batch_state);
+            let staged = self.stage(i, request, &mut batch_state);
             if let Some(cause) = self.poisoned.clone() {
-                failure = Some(staged.err().unwrap_or(Error::Poisoned { cause }));
-                break;
+                let e = staged.err().unwrap_or(Error::Poisoned { cause });
+                self.discard_write(results, &e);
+                results.resize_with(batch.len(), || Err(e.duplicate()));
+                return;
             }
             results.push(staged);
         }
-        let written = match failure {
-            Some(e) => Err(e),
-            None => self.write_batch(),
-        };
-        if let Err(e) = written {
-            self.discard_from(start);
-            // Nothing of this batch was acknowledged: fail every append that passed its checks
-            // (or was not reached), keep the check failures.
+        if let Err(e) = self.finish_write(batch, results) {
             results.resize_with(batch.len(), || Err(e.duplicate()));
-            for acc in &self.accepted {
-                results[acc.request] = Err(e.duplicate());
-            }
-            return;
         }
-        self.write_seq = write_seq;
+    }
+
+    /// Starts preparing a write at the tail's end.
+    fn begin_write(&mut self) {
+        self.buf.clear();
+        self.locations.clear();
+        self.accepted.clear();
+        self.write_start = (self.tail().seq(), self.state.tail_end);
+    }
+
+    /// Whether a frame of `frame_len` bytes fits after what is staged in the tail.
+    fn fits(&self, frame_len: usize) -> bool {
+        self.state.tail_end + self.buf.len() + frame_len <= self.tail().capacity()
+    }
+
+    /// Writes and syncs what is staged, then publishes it: the committed end, the stream
+    /// heads, the ids, the results of the appends it holds, and a wake-up for subscribers. On
+    /// failure the write's bytes are discarded and its appends get the error.
+    fn finish_write(
+        &mut self,
+        batch: &[Request],
+        results: &mut [Result<AppendResult>],
+    ) -> Result<()> {
+        if let Err(e) = self.write_batch() {
+            self.discard_write(results, &e);
+            return Err(e);
+        }
         *self.committed.write() = self.state.clone();
         let mut index = self.index.write();
         for acc in &self.accepted {
@@ -224,6 +268,24 @@ impl Writer {
         }
         drop(index);
         self.signal.publish(self.state.next_position);
+        Ok(())
+    }
+
+    /// After a failed write: zeroes what it may have put in the tail (so that a reopen does
+    /// not find appends that were never acknowledged) and fails its appends with `e`. The
+    /// zeroing is synced before the callers hear of the failure; if it fails too, the store is
+    /// poisoned already and recovery decides from the bytes.
+    fn discard_write(&mut self, results: &mut [Result<AppendResult>], e: &Error) {
+        let (seq, offset) = self.write_start;
+        let tail = self.tail();
+        if tail.seq() == seq {
+            let _ = tail.zero_from(offset);
+        }
+        for acc in &self.accepted {
+            if let Some(result) = results.get_mut(acc.request) {
+                *result = Err(e.duplicate());
+            }
+        }
     }
 
     /// Checks one request of a batch and, if it passes, encodes its frame into the buffer.
@@ -233,7 +295,6 @@ impl Writer {
         &mut self,
         i: usize,
         request: &'b Request,
-        write_seq: u64,
         batch: &mut BatchState<'b>,
     ) -> Result<AppendResult> {
         let stream = request.stream.as_str();
@@ -319,7 +380,7 @@ impl Writer {
             &mut self.buf,
             start,
             first_position,
-            write_seq,
+            self.durable.load(Ordering::Acquire),
             events.len() as u32,
             self.last_crc,
         );
@@ -351,9 +412,10 @@ impl Writer {
         if !std::mem::take(&mut self.unsynced) {
             return Ok(());
         }
+        let next_position = self.state.next_position;
         let synced = match &self.flusher {
             Some(flusher) => {
-                flusher.mark_dirty();
+                flusher.mark_dirty(next_position);
                 Ok(())
             }
             None => {
@@ -362,26 +424,38 @@ impl Writer {
                     .before_sync()
                     .map_err(|e| Error::io("fdatasync", tail.path(), e))
                     .and_then(|()| tail.sync_data())
+                    .map(|()| self.mark_durable(next_position))
             }
         };
         synced.map_err(|e| self.poison(e))
     }
 
-    /// After a failed batch: zeroes what the batch may have put in the tail from `start` (the
-    /// tail's sequence number and end when the batch began), so that a reopen does not find
-    /// appends that were never acknowledged. Best effort: the store is poisoned already, and
-    /// recovery copes with whatever is left.
-    fn discard_from(&mut self, (seq, offset): (u64, usize)) {
-        let tail = self.tail();
-        if tail.seq() == seq {
-            let _ = tail.zero_from(offset);
+    /// Records that every event below `position` is on stable storage.
+    fn mark_durable(&self, position: u64) {
+        self.durable.fetch_max(position, Ordering::AcqRel);
+    }
+
+    /// Writes the manifest if it does not name the tail, or records a clean close (`closed`,
+    /// see [`Manifest::closed`]) other than the one asked for.
+    fn record_manifest(&mut self, closed: Option<(u64, u32)>) -> Result<()> {
+        let wanted = Manifest {
+            tail: self.tail().header(),
+            closed,
+        };
+        if self.manifest != Some(wanted) {
+            manifest::write(&self.dir, &wanted)?;
+            self.manifest = Some(wanted);
         }
+        Ok(())
     }
 
     /// Writes the buffer at the tail's end, without syncing.
     fn write_buffer(&mut self) -> Result<()> {
         if self.buf.is_empty() {
             return Ok(());
+        }
+        if let Err(e) = self.record_manifest(None) {
+            return Err(self.poison(e));
         }
         let tail = self.tail();
         let written = match self.faults.before_write() {
@@ -411,6 +485,7 @@ impl Writer {
         if let Err(e) = self.tail().sync_data() {
             return Err(self.poison(e));
         }
+        self.mark_durable(self.state.next_position);
         Ok(())
     }
 
@@ -442,16 +517,15 @@ impl Writer {
         e
     }
 
-    /// Makes sure a frame of `frame_len` bytes fits after the tail's end: grows an empty tail,
-    /// or syncs the tail and rolls to a new segment, leaving the sealed one's index side file
-    /// to a background thread.
+    /// Makes sure a frame of `frame_len` bytes fits after what is staged in the tail: grows an
+    /// empty tail, or (with nothing staged: [`Writer::commit`] writes what is staged first)
+    /// syncs the tail, creates the next segment, records it in the manifest and leaves the
+    /// sealed one's index side file to a background thread.
     fn make_room(&mut self, frame_len: usize) -> Result<()> {
-        let tail = self.tail();
-        if self.state.tail_end + self.buf.len() + frame_len <= tail.capacity() {
+        if self.fits(frame_len) {
             return Ok(());
         }
-        // The frames of this batch so far go into the current tail first.
-        self.write_buffer()?;
+        let tail = self.tail();
         let needed = SEGMENT_HEADER_LEN + frame_len;
         let result = if self.state.tail_end == SEGMENT_HEADER_LEN {
             tail.grow(needed).map(|grown| {
@@ -460,24 +534,34 @@ impl Writer {
                 segments[last] = Arc::new(grown);
             })
         } else {
-            let capacity = self.options.get_segment_size().max(needed as u64);
-            let base = self.state.next_position;
-            tail.sync_data()
-                .and_then(|()| Segment::create(&self.dir, base, tail.seq() + 1, capacity))
-                .map(|segment| {
-                    Arc::make_mut(&mut self.state.segments).push(Arc::new(segment));
-                    self.state.tail_end = SEGMENT_HEADER_LEN;
-                    self.last_crc = 0;
-                    self.unsynced = false;
-                    self.write_index_file(tail);
-                })
+            self.roll(&tail, needed)
         };
         if let Err(e) = result {
             return Err(self.poison(e));
         }
+        let tail = self.tail();
         if let Some(flusher) = &self.flusher {
-            flusher.set_file(self.tail().file_handle()?);
+            flusher.set_segment(Arc::clone(&tail));
         }
+        self.write_start = (tail.seq(), self.state.tail_end);
+        Ok(())
+    }
+
+    /// Seals `tail` and starts the next segment, of at least `needed` bytes. Order matters for
+    /// recovery: the sealed segment is synced before its successor exists, and the successor
+    /// is in the manifest before anything is written to it.
+    fn roll(&mut self, tail: &Arc<Segment>, needed: usize) -> Result<()> {
+        let capacity = self.options.get_segment_size().max(needed as u64);
+        let base = self.state.next_position;
+        tail.sync_data()?;
+        self.mark_durable(base);
+        let next = Segment::create(&self.dir, base, tail.seq() + 1, capacity)?;
+        Arc::make_mut(&mut self.state.segments).push(Arc::new(next));
+        self.record_manifest(None)?;
+        self.state.tail_end = SEGMENT_HEADER_LEN;
+        self.last_crc = 0;
+        self.unsynced = false;
+        self.write_index_file(Arc::clone(tail));
         Ok(())
     }
 
@@ -500,9 +584,16 @@ impl Writer {
 }
 
 impl Drop for Writer {
+    /// A clean close: stops the flush thread, syncs the tail and records in the manifest where
+    /// its data ends, so that the next open neither cuts nor looks past synced data.
     fn drop(&mut self) {
         for thread in self.indexers.drain(..) {
             let _ = thread.join();
+        }
+        self.flusher = None;
+        if self.check_writable().is_ok() && self.tail().sync_data().is_ok() {
+            let closed = Some((self.state.tail_end as u64, self.last_crc));
+            let _ = self.record_manifest(closed);
         }
     }
 }

@@ -150,3 +150,59 @@ fn a_panic_in_the_writer_fails_its_batch_and_later_appends_do_not_hang() {
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.read_all(0).count(), 2);
 }
+
+/// Many trials of a failing write while a batch rolls to a new segment: small segments, big
+/// events, many threads, the failure at a different write each time. Each time the reopened
+/// store holds exactly the acknowledged appends: no frame of a failed batch survives, even one
+/// written before the roll.
+fn failures_around_rolls(plan: impl Fn(u64) -> FaultPlan) {
+    for trial in 0..40 {
+        let dir = tempfile::tempdir().unwrap();
+        let options = Options::default()
+            .segment_size(annals::MIN_SEGMENT_SIZE)
+            .fault_plan(plan(trial));
+        let store = Store::open_with(dir.path(), options).unwrap();
+        let acknowledged: Vec<Vec<u8>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|t| {
+                    let store = &store;
+                    s.spawn(move || {
+                        let mut acked = Vec::new();
+                        for n in 0..25 {
+                            let mut payload = format!("{trial}/{t}/{n}/").into_bytes();
+                            payload.resize(1500 + 97 * n, t as u8);
+                            let event = EventData::new("E", payload.clone());
+                            match store.append("s", ExpectedVersion::Any, [event]) {
+                                Ok(_) => acked.push(payload),
+                                Err(_) => break,
+                            }
+                        }
+                        acked
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        drop(store);
+        check_reopened(&dir, acknowledged);
+    }
+}
+
+#[test]
+fn a_short_write_after_a_segment_roll_leaves_nothing_of_its_batch() {
+    failures_around_rolls(|trial| FaultPlan {
+        short_write: Some(3 + trial),
+        ..FaultPlan::default()
+    });
+}
+
+#[test]
+fn a_full_disk_after_a_segment_roll_leaves_nothing_of_its_batch() {
+    failures_around_rolls(|trial| FaultPlan {
+        disk_full: Some(3 + trial),
+        ..FaultPlan::default()
+    });
+}

@@ -8,10 +8,11 @@ use std::path::Path;
 use annals::{Error, ExpectedVersion, Store};
 use common::*;
 
-/// A store with `appends` appends of 3 events each to one stream, closed. Returns the path of
-/// its tail segment.
+/// A store with `appends` appends of 3 events each to one stream, as a crash leaves it (no
+/// clean close). Returns the path of its tail segment.
 fn store_with(dir: &Path, appends: u64) -> std::path::PathBuf {
-    let store = Store::open_with(dir, small_segments()).unwrap();
+    let live = tempfile::tempdir().unwrap();
+    let store = Store::open_with(live.path(), small_segments()).unwrap();
     for a in 0..appends {
         store
             .append(
@@ -21,7 +22,8 @@ fn store_with(dir: &Path, appends: u64) -> std::path::PathBuf {
             )
             .unwrap();
     }
-    store.close().unwrap();
+    crash_copy(live.path(), dir);
+    drop(store);
     segment_files(dir).pop().unwrap()
 }
 

@@ -72,7 +72,7 @@ pub struct FrameAt {
     pub len: usize,
     pub first_position: u64,
     pub count: u32,
-    pub write_seq: u64,
+    pub durable: u64,
 }
 
 /// The intact frames of a segment file, from its header to the first one that does not read.
@@ -86,11 +86,31 @@ pub fn frames(path: &Path) -> Vec<FrameAt> {
             len: frame.bytes.len(),
             first_position: frame.header.first_position,
             count: frame.header.count,
-            write_seq: frame.header.write_seq,
+            durable: frame.header.durable,
         });
         offset += frame.bytes.len();
     }
     out
+}
+
+/// Copies the files of the open store in `src` into `dst` (created if missing), skipping its
+/// lock: the directory as a process killed at this moment would leave it (what it wrote is in
+/// the page cache, so it reads as written), without the clean close that dropping the store
+/// records. Copies `checkpoints/` too.
+pub fn crash_copy(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("create copy");
+    for entry in std::fs::read_dir(src).expect("read_dir") {
+        let entry = entry.expect("dir entry");
+        let name = entry.file_name();
+        if name == "LOCK" {
+            continue;
+        }
+        if entry.file_type().expect("file type").is_dir() {
+            crash_copy(&entry.path(), &dst.join(&name));
+        } else {
+            std::fs::copy(entry.path(), dst.join(&name)).expect("copy file");
+        }
+    }
 }
 
 /// Overwrites bytes of a file at `offset`.

@@ -1,4 +1,4 @@
-//! The store directory: its lock, its segment files, and syncing it.
+//! The store directory: its lock, the names of its files, listing its segments.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -7,7 +7,12 @@ use crate::error::{Error, Result};
 
 const LOCK_FILE: &str = "LOCK";
 const SEGMENT_EXT: &str = "log";
+const INDEX_EXT: &str = "idx";
 const TMP_EXT: &str = "tmp";
+/// Name of the manifest file.
+pub const MANIFEST_FILE: &str = "MANIFEST";
+/// Name the manifest is written under before it replaces the old one.
+pub const MANIFEST_TMP: &str = "MANIFEST.tmp";
 
 /// Name of the segment file whose first position is `base`.
 pub fn segment_file_name(base: u64) -> String {
@@ -15,8 +20,35 @@ pub fn segment_file_name(base: u64) -> String {
 }
 
 /// Name of the temporary file a segment is created under.
-pub fn tmp_file_name(base: u64) -> String {
+pub fn segment_tmp_name(base: u64) -> String {
     format!("{base:020}.{SEGMENT_EXT}.{TMP_EXT}")
+}
+
+/// Name of the index side file of the segment whose first position is `base`.
+pub fn index_file_name(base: u64) -> String {
+    format!("{base:020}.{INDEX_EXT}")
+}
+
+/// Name of the temporary file an index side file is written under.
+pub fn index_tmp_name(base: u64) -> String {
+    format!("{base:020}.{INDEX_EXT}.{TMP_EXT}")
+}
+
+/// The base position in a name `{base:020}.{ext}`, if the name has that form.
+fn base_of(name: &str, ext: &str) -> Option<u64> {
+    let stem = name.strip_suffix(ext)?.strip_suffix('.')?;
+    if stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()) {
+        stem.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Whether `name` is a temporary file that annals itself creates in a store directory.
+fn is_own_tmp(name: &str) -> bool {
+    name == MANIFEST_TMP
+        || base_of(name, &format!("{SEGMENT_EXT}.{TMP_EXT}")).is_some()
+        || base_of(name, &format!("{INDEX_EXT}.{TMP_EXT}")).is_some()
 }
 
 /// The exclusive OS lock on a store directory; released when dropped or when the process dies.
@@ -48,37 +80,28 @@ impl DirLock {
 }
 
 /// Lists the segment files of `dir` as `(base position, path)`, sorted by base, and deletes
-/// temporary files (`*.tmp`) that a crash left behind: they were never renamed into place, so
-/// they hold nothing acknowledged.
+/// the temporary files annals creates (`{base}.log.tmp`, `{base}.idx.tmp`, `MANIFEST.tmp`)
+/// that a crash left behind: they were never renamed into place, so they hold nothing
+/// acknowledged. Every other entry, of any kind, is left alone.
 pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let mut segments = Vec::new();
     let entries = fs::read_dir(dir).map_err(|e| Error::io("list store directory", dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("list store directory", dir, e))?;
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
         let path = entry.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        if name.ends_with(&format!(".{TMP_EXT}")) {
-            fs::remove_file(&path).map_err(|e| Error::io("remove temporary file", &path, e))?;
+        if !is_file {
             continue;
         }
-        let Some(stem) = name.strip_suffix(&format!(".{SEGMENT_EXT}")) else {
-            continue;
-        };
-        if stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(base) = stem.parse::<u64>() {
-                segments.push((base, path));
-            }
+        if is_own_tmp(name) {
+            super::remove_file(&path).map_err(|e| Error::io("remove temporary file", &path, e))?;
+        } else if let Some(base) = base_of(name, SEGMENT_EXT) {
+            segments.push((base, path));
         }
     }
     segments.sort_unstable_by_key(|(base, _)| *base);
     Ok(segments)
-}
-
-/// Makes the directory's entries (created, renamed or removed files) durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("sync store directory", dir, e))
 }

@@ -1,0 +1,746 @@
+//! A model file system that turns a recorded trace of file operations ([`crate::io::trace`])
+//! into the states a crash could leave on disk, in the spirit of ALICE (OSDI '14) and
+//! CrashMonkey (OSDI '18).
+//!
+//! [`Model`] replays the operations one at a time and keeps, for every file (inode), what
+//! reads see now, what is on stable storage (its content as of its last `Sync`), and every
+//! version each 4 KiB page has had since that sync; for every directory, its entries now,
+//! its entries as of its last `SyncDir`, and the entry operations (create, rename, remove)
+//! made since, in order.
+//!
+//! [`Model::crash`] builds one state that a crash right after the operations replayed so far
+//! may leave, as chosen by a [`Variant`] and a random generator:
+//!
+//! - each directory holds its entries as of its last `SyncDir`, plus a prefix (none, some or
+//!   all) of the entry operations made in it since, applied in order;
+//! - each file holds its content as of its last `Sync` (empty if never synced), and then, for
+//!   each page changed since, independently: the synced version, or the version after one of
+//!   the changes (usually the latest), or a torn page: the first `512 * m` bytes (`m` in
+//!   `1..8`) of such a version and the rest from the synced version. The file's length is
+//!   its length now; bytes never written read as zero.
+//!
+//! The model is deliberately simple: no reordering of a file's length against its data
+//! beyond that, no lost directory creation (`checkpoints/` exists whenever a file in it
+//! does), and no cross-directory renames (the store never makes one).
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::{self, Write as _};
+use std::fs::{self, File};
+use std::hash::{Hash, Hasher};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::rng::Rng;
+use crate::io::trace::Op;
+
+/// Bytes in a page: the unit a crash keeps or loses.
+pub(crate) const PAGE: usize = 4096;
+/// Bytes in a sector: the unit a torn page is torn at.
+pub(crate) const SECTOR: usize = 512;
+
+/// One version of a page's bytes, numbered so that states can be compared cheaply.
+#[derive(Debug)]
+struct Version {
+    id: u64,
+    bytes: Box<[u8]>,
+}
+
+/// A page's bytes; `None` reads as zeros.
+type Page = Option<Arc<Version>>;
+
+/// The number of a page version, 0 for a page of zeros.
+fn version_id(page: &Page) -> u64 {
+    page.as_ref().map_or(0, |v| v.id)
+}
+
+/// A file's bytes: its length and its pages (a missing page reads as zeros). Bytes past the
+/// length are always zero.
+#[derive(Debug, Clone, Default)]
+struct Content {
+    len: u64,
+    pages: BTreeMap<u64, Arc<Version>>,
+}
+
+impl Content {
+    fn page(&self, index: u64) -> Page {
+        self.pages.get(&index).cloned()
+    }
+}
+
+/// A file: what reads see now, what a crash keeps for sure, and what it may keep.
+#[derive(Debug, Default)]
+struct Inode {
+    /// What reads see now.
+    current: Content,
+    /// The content as of the last sync.
+    synced: Content,
+    /// Pages changed since the last sync, with their version after each change, oldest first.
+    pending: BTreeMap<u64, Vec<Page>>,
+}
+
+impl Inode {
+    /// Replaces page `index` by `page` (a change since the last sync).
+    fn set_page(&mut self, index: u64, page: Page) {
+        match &page {
+            Some(v) => self.current.pages.insert(index, Arc::clone(v)),
+            None => self.current.pages.remove(&index),
+        };
+        self.pending.entry(index).or_default().push(page);
+    }
+
+    /// Writes `bytes` at `offset`; `ids` numbers the new page versions.
+    fn write(&mut self, offset: u64, bytes: &[u8], ids: &mut u64) {
+        let end = offset + bytes.len() as u64;
+        let mut at = offset;
+        while at < end {
+            let index = at / PAGE as u64;
+            let in_page = (at % PAGE as u64) as usize;
+            let n = (PAGE - in_page).min((end - at) as usize);
+            let mut page = self
+                .current
+                .page(index)
+                .map_or_else(|| vec![0u8; PAGE].into_boxed_slice(), |v| v.bytes.clone());
+            let from = (at - offset) as usize;
+            page[in_page..in_page + n].copy_from_slice(&bytes[from..from + n]);
+            *ids += 1;
+            self.set_page(
+                index,
+                Some(Arc::new(Version {
+                    id: *ids,
+                    bytes: page,
+                })),
+            );
+            at += n as u64;
+        }
+        self.current.len = self.current.len.max(end);
+    }
+
+    /// Sets the length to `len`: pages past it become zeros, the page it ends in is zeroed
+    /// past it. Growing changes no page (bytes past the length are zeros already).
+    fn set_len(&mut self, len: u64, ids: &mut u64) {
+        let cut: Vec<u64> = self
+            .current
+            .pages
+            .range(len.div_ceil(PAGE as u64)..)
+            .map(|(&index, _)| index)
+            .collect();
+        for index in cut {
+            self.set_page(index, None);
+        }
+        let in_page = (len % PAGE as u64) as usize;
+        if let (true, Some(v)) = (in_page > 0, self.current.page(len / PAGE as u64)) {
+            if v.bytes[in_page..].iter().any(|&b| b != 0) {
+                let mut page = v.bytes.clone();
+                page[in_page..].fill(0);
+                *ids += 1;
+                let page = Some(Arc::new(Version {
+                    id: *ids,
+                    bytes: page,
+                }));
+                self.set_page(len / PAGE as u64, page);
+            }
+        }
+        self.current.len = len;
+    }
+
+    /// `fsync` returned: everything written is on stable storage.
+    fn sync(&mut self) {
+        self.synced = self.current.clone();
+        self.pending.clear();
+    }
+
+    /// The file as a crash may leave it.
+    fn image(&self, variant: Variant, rng: &mut Rng) -> FileImage {
+        let mut pages: BTreeMap<u64, PageImage> = self
+            .synced
+            .pages
+            .iter()
+            .map(|(&index, v)| (index, PageImage::whole(Some(Arc::clone(v)), Pick::Synced)))
+            .collect();
+        for (&index, versions) in &self.pending {
+            pages.insert(
+                index,
+                pick_page(self.synced.page(index), versions, variant, rng),
+            );
+        }
+        let len = self.current.len;
+        pages.retain(|&index, _| index * (PAGE as u64) < len);
+        FileImage { len, pages }
+    }
+}
+
+/// Which version of a changed page a crash state holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Pick {
+    /// The version as of the last sync.
+    Synced,
+    /// The version after the latest change.
+    Latest,
+    /// The version after an earlier change since the sync.
+    Older,
+}
+
+/// A page of a crash state: the first `sectors` sectors of `new`, the rest of `old`.
+#[derive(Debug, Clone)]
+struct PageImage {
+    new: Page,
+    old: Page,
+    /// How many sectors come from `new`: `PAGE / SECTOR` for a whole page.
+    sectors: usize,
+    pick: Pick,
+}
+
+impl PageImage {
+    fn whole(page: Page, pick: Pick) -> Self {
+        PageImage {
+            new: page,
+            old: None,
+            sectors: PAGE / SECTOR,
+            pick,
+        }
+    }
+
+    fn is_torn(&self) -> bool {
+        self.sectors < PAGE / SECTOR
+    }
+
+    /// The page's bytes, `None` if all zeros.
+    fn bytes(&self) -> Option<Vec<u8>> {
+        let split = self.sectors * SECTOR;
+        let new = self.new.as_ref().map(|v| &v.bytes[..split]);
+        let old = self.old.as_ref().filter(|_| self.is_torn());
+        if new.is_none() && old.is_none() {
+            return None;
+        }
+        let mut page = vec![0u8; PAGE];
+        if let Some(old) = old {
+            page[split..].copy_from_slice(&old.bytes[split..]);
+        }
+        if let Some(new) = new {
+            page[..split].copy_from_slice(new);
+        }
+        Some(page)
+    }
+}
+
+/// Chooses what a crash leaves of a page changed since its last sync (`synced`); `versions`
+/// are its versions after each change, oldest first.
+fn pick_page(synced: Page, versions: &[Page], variant: Variant, rng: &mut Rng) -> PageImage {
+    let latest = versions.last().cloned().flatten();
+    match variant {
+        Variant::Latest => return PageImage::whole(latest, Pick::Latest),
+        Variant::Synced => return PageImage::whole(synced, Pick::Synced),
+        Variant::Random | Variant::Torn => {}
+    }
+    let (page, pick) = match rng.below(8) {
+        0 | 1 => return PageImage::whole(synced, Pick::Synced),
+        2 if versions.len() > 1 => {
+            let i = rng.below(versions.len() as u64 - 1) as usize;
+            (versions[i].clone(), Pick::Older)
+        }
+        _ => (latest, Pick::Latest),
+    };
+    let mut image = PageImage::whole(page, pick);
+    if variant == Variant::Torn && rng.below(2) == 0 {
+        image.sectors = 1 + rng.below((PAGE / SECTOR) as u64 - 1) as usize;
+        image.old = synced;
+    }
+    image
+}
+
+/// A change to a directory's entries.
+#[derive(Debug, Clone)]
+enum DirOp {
+    /// A new name for a new file.
+    Link(String, usize),
+    /// A name removed.
+    Unlink(String),
+    /// A name moved to another one, replacing it.
+    Rename { from: String, to: String },
+}
+
+impl DirOp {
+    fn apply(&self, names: &mut BTreeMap<String, usize>) {
+        match self {
+            DirOp::Link(name, inode) => {
+                names.insert(name.clone(), *inode);
+            }
+            DirOp::Unlink(name) => {
+                names.remove(name);
+            }
+            DirOp::Rename { from, to } => {
+                if let Some(inode) = names.remove(from) {
+                    names.insert(to.clone(), inode);
+                }
+            }
+        }
+    }
+}
+
+/// A directory: its entries now, as of its last sync, and the changes since.
+#[derive(Debug, Default)]
+struct Dir {
+    current: BTreeMap<String, usize>,
+    durable: BTreeMap<String, usize>,
+    pending: Vec<DirOp>,
+}
+
+impl Dir {
+    fn change(&mut self, op: DirOp) {
+        op.apply(&mut self.current);
+        self.pending.push(op);
+    }
+}
+
+/// How a crash state is chosen among those the model allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Variant {
+    /// Everything made it: every directory change, the latest version of every page.
+    Latest,
+    /// Only what was synced: no directory change since a directory's last sync, the synced
+    /// version of every page.
+    Synced,
+    /// A random prefix of each directory's changes, a random version of each page.
+    Random,
+    /// As `Random`, and about half of the pages that changed are torn at a sector boundary.
+    Torn,
+}
+
+/// The file system a trace describes, replayed up to some operation.
+#[derive(Debug)]
+pub(crate) struct Model {
+    /// The recorded directory; every path in the trace is under it.
+    root: PathBuf,
+    inodes: Vec<Inode>,
+    /// Directories by path relative to `root` (`""` for `root` itself).
+    dirs: BTreeMap<PathBuf, Dir>,
+    /// Number of the last page version made.
+    versions: u64,
+}
+
+impl Model {
+    /// An empty directory `root`.
+    pub(crate) fn new(root: &Path) -> Self {
+        Model {
+            root: root.to_path_buf(),
+            inodes: Vec::new(),
+            dirs: BTreeMap::new(),
+            versions: 0,
+        }
+    }
+
+    /// Replays one operation.
+    pub(crate) fn apply(&mut self, op: &Op) {
+        match op {
+            Op::Create(path) => self.create(path),
+            Op::Write {
+                path,
+                offset,
+                bytes,
+            } => {
+                let inode = self.resolve(path, op);
+                self.inodes[inode].write(*offset, bytes, &mut self.versions);
+            }
+            Op::SetLen { path, len } => {
+                let inode = self.resolve(path, op);
+                self.inodes[inode].set_len(*len, &mut self.versions);
+            }
+            Op::Sync(path) => {
+                let inode = self.resolve(path, op);
+                self.inodes[inode].sync();
+            }
+            Op::Rename { from, to } => {
+                let (dir, from_name) = self.split(from);
+                let (to_dir, to_name) = self.split(to);
+                assert_eq!(dir, to_dir, "cross-directory rename in the trace: {op:?}");
+                self.resolve(from, op);
+                self.dir(dir).change(DirOp::Rename {
+                    from: from_name,
+                    to: to_name,
+                });
+            }
+            Op::Remove(path) => {
+                let (dir, name) = self.split(path);
+                self.resolve(path, op);
+                self.dir(dir).change(DirOp::Unlink(name));
+            }
+            Op::SyncDir(path) => {
+                let dir = self.relative(path);
+                let dir = self.dir(dir);
+                dir.durable = dir.current.clone();
+                dir.pending.clear();
+            }
+            Op::Mark(_) => {}
+        }
+    }
+
+    /// Creates `path`, or truncates it if it exists.
+    fn create(&mut self, path: &Path) {
+        let (dir, name) = self.split(path);
+        if let Some(&inode) = self.dir(dir.clone()).current.get(&name) {
+            self.inodes[inode].set_len(0, &mut self.versions);
+            return;
+        }
+        self.inodes.push(Inode::default());
+        let inode = self.inodes.len() - 1;
+        self.dir(dir).change(DirOp::Link(name, inode));
+    }
+
+    /// The inode that `path` names now; panics if none (the trace and the model disagree).
+    fn resolve(&mut self, path: &Path, op: &Op) -> usize {
+        let (dir, name) = self.split(path);
+        match self.dir(dir).current.get(&name) {
+            Some(&inode) => inode,
+            None => panic!("{op:?} names a file that does not exist in the model"),
+        }
+    }
+
+    fn relative(&self, path: &Path) -> PathBuf {
+        match path.strip_prefix(&self.root) {
+            Ok(rel) => rel.to_path_buf(),
+            Err(_) => panic!("{} is not under {}", path.display(), self.root.display()),
+        }
+    }
+
+    /// The directory (relative to the root) and the name of `path`.
+    fn split(&self, path: &Path) -> (PathBuf, String) {
+        let rel = self.relative(path);
+        let name = rel
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_else(|| panic!("no file name in {}", path.display()))
+            .to_string();
+        let dir = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+        (dir, name)
+    }
+
+    fn dir(&mut self, rel: PathBuf) -> &mut Dir {
+        self.dirs.entry(rel).or_default()
+    }
+
+    /// Whether a crash now could leave anything but what was synced: a page or a directory
+    /// entry changed since its last sync.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.inodes.iter().any(|i| !i.pending.is_empty())
+            || self.dirs.values().any(|d| !d.pending.is_empty())
+    }
+
+    /// One state that a crash right after the operations replayed so far may leave.
+    pub(crate) fn crash(&self, variant: Variant, rng: &mut Rng) -> CrashState {
+        let mut images: HashMap<usize, Arc<FileImage>> = HashMap::new();
+        let mut files = BTreeMap::new();
+        for (rel, dir) in &self.dirs {
+            let applied = match variant {
+                Variant::Latest => dir.pending.len(),
+                Variant::Synced => 0,
+                Variant::Random | Variant::Torn => rng.below(dir.pending.len() as u64 + 1) as usize,
+            };
+            let mut names = dir.durable.clone();
+            for op in &dir.pending[..applied] {
+                op.apply(&mut names);
+            }
+            for (name, inode) in names {
+                let image = images
+                    .entry(inode)
+                    .or_insert_with(|| Arc::new(self.inodes[inode].image(variant, rng)));
+                files.insert(rel.join(name), Arc::clone(image));
+            }
+        }
+        CrashState { files }
+    }
+}
+
+/// A file of a crash state.
+#[derive(Debug)]
+struct FileImage {
+    len: u64,
+    pages: BTreeMap<u64, PageImage>,
+}
+
+/// The files a crash leaves, by path relative to the store directory.
+#[derive(Debug, Clone)]
+pub(crate) struct CrashState {
+    files: BTreeMap<PathBuf, Arc<FileImage>>,
+}
+
+impl CrashState {
+    /// A hash of the state: equal for states with the same files and bytes (made of the same
+    /// page versions).
+    pub(crate) fn fingerprint(&self) -> u64 {
+        let mut h = DefaultHasher::new();
+        for (path, file) in &self.files {
+            (path, file.len).hash(&mut h);
+            for (index, page) in &file.pages {
+                let old = if page.is_torn() {
+                    version_id(&page.old)
+                } else {
+                    0
+                };
+                (index, version_id(&page.new), old, page.sectors).hash(&mut h);
+            }
+        }
+        h.finish()
+    }
+
+    /// Writes the state's files into the empty directory `dir`.
+    pub(crate) fn write_to(&self, dir: &Path) -> std::io::Result<()> {
+        for (rel, image) in &self.files {
+            let path = dir.join(rel);
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            let file = File::create(&path)?;
+            for (index, page) in &image.pages {
+                if let Some(bytes) = page.bytes() {
+                    file.write_all_at(&bytes, index * PAGE as u64)?;
+                }
+            }
+            file.set_len(image.len)?;
+        }
+        Ok(())
+    }
+
+    /// The bytes of file `rel`, `None` if the state has no such file.
+    pub(crate) fn read(&self, rel: &str) -> Option<Vec<u8>> {
+        let image = self.files.get(Path::new(rel))?;
+        let mut bytes = vec![0u8; image.len as usize];
+        for (&index, page) in &image.pages {
+            if let Some(page_bytes) = page.bytes() {
+                let start = index as usize * PAGE;
+                let end = (start + PAGE).min(bytes.len());
+                bytes[start..end].copy_from_slice(&page_bytes[..end - start]);
+            }
+        }
+        Some(bytes)
+    }
+}
+
+impl fmt::Display for CrashState {
+    /// Each file with its length, and each page that does not hold its latest version whole.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (path, file) in &self.files {
+            let mut pages = String::new();
+            for (index, page) in &file.pages {
+                match (page.pick, page.is_torn()) {
+                    (Pick::Latest, false) => continue,
+                    (Pick::Synced, _) => write!(pages, " {index}:synced")?,
+                    (pick, false) => write!(pages, " {index}:{pick:?}")?,
+                    (pick, true) => write!(pages, " {index}:{pick:?}-torn@{}", page.sectors)?,
+                }
+            }
+            writeln!(f, "  {} ({} bytes){pages}", path.display(), file.len)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT: &str = "/model";
+
+    fn p(name: &str) -> PathBuf {
+        Path::new(ROOT).join(name)
+    }
+
+    fn write(name: &str, offset: u64, bytes: &[u8]) -> Op {
+        Op::Write {
+            path: p(name),
+            offset,
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    fn replay(ops: &[Op]) -> Model {
+        let mut model = Model::new(Path::new(ROOT));
+        for op in ops {
+            model.apply(op);
+        }
+        model
+    }
+
+    /// Every distinct content of file `name` over many random crash states (`None`: absent).
+    fn outcomes(model: &Model, name: &str, variant: Variant) -> Vec<Option<Vec<u8>>> {
+        let mut rng = Rng::new(7);
+        let mut seen = Vec::new();
+        for _ in 0..400 {
+            let content = model.crash(variant, &mut rng).read(name);
+            if !seen.contains(&content) {
+                seen.push(content);
+            }
+        }
+        seen
+    }
+
+    /// A durable file `f` holding `len` bytes of `fill`.
+    fn durable_file(fill: u8, len: usize) -> Vec<Op> {
+        vec![
+            Op::Create(p("f")),
+            write("f", 0, &vec![fill; len]),
+            Op::Sync(p("f")),
+            Op::SyncDir(p("")),
+        ]
+    }
+
+    #[test]
+    fn a_page_written_but_not_synced_may_be_absent() {
+        let mut ops = durable_file(1, 100);
+        ops.push(write("f", 100, &[2; 100]));
+        let model = replay(&ops);
+        let mut old = vec![1u8; 100];
+        old.resize(200, 0);
+        let new: Vec<u8> = [[1u8; 100], [2u8; 100]].concat();
+        assert_eq!(
+            model.crash(Variant::Synced, &mut Rng::new(1)).read("f"),
+            Some(old.clone())
+        );
+        assert_eq!(
+            model.crash(Variant::Latest, &mut Rng::new(1)).read("f"),
+            Some(new.clone())
+        );
+        let seen = outcomes(&model, "f", Variant::Random);
+        assert!(
+            seen.contains(&Some(old)) && seen.contains(&Some(new)),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn synced_data_survives_every_crash() {
+        let model = replay(&durable_file(9, 10_000));
+        for variant in [
+            Variant::Latest,
+            Variant::Synced,
+            Variant::Random,
+            Variant::Torn,
+        ] {
+            assert_eq!(outcomes(&model, "f", variant), [Some(vec![9u8; 10_000])]);
+        }
+        assert!(!model.has_pending());
+    }
+
+    #[test]
+    fn a_file_renamed_before_its_directory_is_synced_may_keep_its_old_name() {
+        let mut ops = durable_file(3, 10);
+        ops.push(Op::Rename {
+            from: p("f"),
+            to: p("g"),
+        });
+        let model = replay(&ops);
+        let synced = model.crash(Variant::Synced, &mut Rng::new(1));
+        assert_eq!(
+            (synced.read("f").is_some(), synced.read("g").is_some()),
+            (true, false)
+        );
+        let latest = model.crash(Variant::Latest, &mut Rng::new(1));
+        assert_eq!(
+            (latest.read("f").is_some(), latest.read("g").is_some()),
+            (false, true)
+        );
+        // Never both, never neither: a rename is atomic.
+        let mut rng = Rng::new(3);
+        for _ in 0..100 {
+            let state = model.crash(Variant::Random, &mut rng);
+            assert!(state.read("f").is_some() != state.read("g").is_some());
+        }
+    }
+
+    #[test]
+    fn a_removed_file_may_come_back_until_the_directory_is_synced() {
+        let mut ops = durable_file(3, 10);
+        ops.push(Op::Remove(p("f")));
+        let seen = outcomes(&replay(&ops), "f", Variant::Random);
+        assert!(seen.contains(&None) && seen.contains(&Some(vec![3; 10])));
+        ops.push(Op::SyncDir(p("")));
+        assert_eq!(outcomes(&replay(&ops), "f", Variant::Random), [None]);
+    }
+
+    #[test]
+    fn a_file_created_but_not_synced_may_be_missing_or_empty() {
+        let ops = [Op::Create(p("f")), write("f", 0, &[5; 8])];
+        let seen = outcomes(&replay(&ops), "f", Variant::Random);
+        for expected in [None, Some(vec![0; 8]), Some(vec![5; 8])] {
+            assert!(
+                seen.contains(&expected),
+                "{expected:?} missing from {seen:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_torn_page_mixes_new_and_synced_sectors() {
+        let mut ops = durable_file(1, PAGE);
+        ops.push(write("f", 0, &[2; PAGE]));
+        let seen = outcomes(&replay(&ops), "f", Variant::Torn);
+        let torn = |m: usize| {
+            let mut b = vec![2u8; PAGE];
+            b[m * SECTOR..].fill(1);
+            Some(b)
+        };
+        for m in 1..PAGE / SECTOR {
+            assert!(seen.contains(&torn(m)), "no page torn after {m} sectors");
+        }
+        assert_eq!(seen.len(), PAGE / SECTOR + 1, "only torn, old or new pages");
+    }
+
+    #[test]
+    fn an_intermediate_version_of_a_page_may_survive() {
+        let mut ops = durable_file(0, 4);
+        ops.extend([
+            write("f", 0, &[1]),
+            write("f", 1, &[2]),
+            write("f", 2, &[3]),
+        ]);
+        let seen = outcomes(&replay(&ops), "f", Variant::Random);
+        for expected in [[0, 0, 0, 0], [1, 0, 0, 0], [1, 2, 0, 0], [1, 2, 3, 0]] {
+            assert!(seen.contains(&Some(expected.to_vec())), "{expected:?}");
+        }
+    }
+
+    #[test]
+    fn a_truncation_not_synced_may_leave_the_old_bytes_behind_the_new_length() {
+        let mut ops = durable_file(7, 2 * PAGE);
+        ops.extend([
+            Op::SetLen {
+                path: p("f"),
+                len: 10,
+            },
+            Op::SetLen {
+                path: p("f"),
+                len: 2 * PAGE as u64,
+            },
+        ]);
+        let seen = outcomes(&replay(&ops), "f", Variant::Random);
+        let mut cut = vec![7u8; 10];
+        cut.resize(2 * PAGE, 0);
+        assert!(seen.contains(&Some(cut)));
+        assert!(seen.contains(&Some(vec![7u8; 2 * PAGE])));
+    }
+
+    #[test]
+    fn states_are_written_with_their_subdirectories() {
+        let ops = [
+            Op::Create(p("checkpoints/a")),
+            write("checkpoints/a", 0, b"xyz"),
+            Op::Sync(p("checkpoints/a")),
+            Op::SyncDir(p("checkpoints")),
+        ];
+        let state = replay(&ops).crash(Variant::Synced, &mut Rng::new(1));
+        let dir = tempfile::tempdir().unwrap();
+        state.write_to(dir.path()).unwrap();
+        assert_eq!(fs::read(dir.path().join("checkpoints/a")).unwrap(), b"xyz");
+    }
+
+    #[test]
+    fn equal_states_have_equal_fingerprints() {
+        let mut ops = durable_file(1, 100);
+        ops.push(write("f", 0, &[2; 10]));
+        let model = replay(&ops);
+        let fp = |v| model.crash(v, &mut Rng::new(1)).fingerprint();
+        assert_eq!(fp(Variant::Latest), fp(Variant::Latest));
+        assert_ne!(fp(Variant::Latest), fp(Variant::Synced));
+    }
+}
