@@ -54,8 +54,10 @@ impl Store {
     /// Opens the store in `dir`, creating the directory if missing.
     ///
     /// Fails with [`Error::Locked`](crate::Error::Locked) if the store is open already (in this
-    /// process or another), with [`Error::Corrupt`](crate::Error::Corrupt) if a sealed segment
-    /// is damaged. A torn tail left by a crash is cut and described in [`Store::open_report`].
+    /// process or another), and with [`Error::Corrupt`](crate::Error::Corrupt) naming the file
+    /// if data that had been synced is damaged or a segment file or the manifest is missing.
+    /// The end of a write that a crash interrupted before it was synced is cut and described
+    /// in [`Store::open_report`]. Opening works on a full disk.
     pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<Store> {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();

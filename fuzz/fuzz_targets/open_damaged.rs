@@ -3,8 +3,10 @@
 //! length field.
 //!
 //! The input is a list of 6-byte patches `[file, offset (u32 LE), xor]` applied to a small
-//! valid store (three segments with their index side files); a final odd byte, if any, cuts
-//! the file it names to a length derived from it.
+//! valid store (three segments with their index side files and the manifest); a final odd
+//! byte, if any, cuts the file it names to a length derived from it. An input of odd length
+//! opens the store as a crash leaves it (the manifest without its clean-close record), so that
+//! recovery looks past the end of the tail.
 #![no_main]
 
 use std::ops::ControlFlow;
@@ -40,15 +42,31 @@ fn template() -> &'static Vec<(String, Vec<u8>)> {
                 let bytes = std::fs::read(&p).expect("read");
                 (name, bytes)
             })
-            .filter(|(name, _)| name.ends_with(".log") || name.ends_with(".idx"))
+            .filter(|(name, _)| {
+                name.ends_with(".log") || name.ends_with(".idx") || name == "MANIFEST"
+            })
             .collect();
         files.sort();
         files
     })
 }
 
+/// The manifest bytes without the clean-close record.
+fn crashed(manifest: &[u8]) -> Vec<u8> {
+    let mut m = annals::format::Manifest::decode(manifest).expect("template manifest");
+    m.closed = None;
+    m.encode().to_vec()
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut files = template().clone();
+    if data.len() % 2 == 1 {
+        for (name, bytes) in &mut files {
+            if name == "MANIFEST" {
+                *bytes = crashed(bytes);
+            }
+        }
+    }
     let mut patches = data.chunks_exact(6);
     for p in &mut patches {
         let f = usize::from(p[0]) % files.len();
