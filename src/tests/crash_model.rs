@@ -153,11 +153,12 @@ impl Inode {
 
     /// The file as a crash may leave it.
     fn image(&self, variant: Variant, rng: &mut Rng) -> FileImage {
+        // A page unchanged since the sync holds its latest version.
         let mut pages: BTreeMap<u64, PageImage> = self
             .synced
             .pages
             .iter()
-            .map(|(&index, v)| (index, PageImage::whole(Some(Arc::clone(v)), Pick::Synced)))
+            .map(|(&index, v)| (index, PageImage::whole(Some(Arc::clone(v)), Pick::Latest)))
             .collect();
         for (&index, versions) in &self.pending {
             pages.insert(
@@ -331,6 +332,46 @@ impl Model {
         }
     }
 
+    /// The directory `root` holding the files of `state`, all of them on stable storage (a
+    /// crash state that a workload then starts from).
+    pub(crate) fn from_state(root: &Path, state: &CrashState) -> Self {
+        let mut model = Model::new(root);
+        for (rel, image) in &state.files {
+            let mut content = Content {
+                len: image.len,
+                pages: BTreeMap::new(),
+            };
+            for (&index, page) in &image.pages {
+                let Some(mut bytes) = page.bytes() else {
+                    continue;
+                };
+                // Bytes past the length read as zeros.
+                let end = image
+                    .len
+                    .saturating_sub(index * PAGE as u64)
+                    .min(PAGE as u64);
+                bytes[end as usize..].fill(0);
+                model.versions += 1;
+                let version = Version {
+                    id: model.versions,
+                    bytes: bytes.into_boxed_slice(),
+                };
+                content.pages.insert(index, Arc::new(version));
+            }
+            model.inodes.push(Inode {
+                synced: content.clone(),
+                current: content,
+                pending: BTreeMap::new(),
+            });
+            let inode = model.inodes.len() - 1;
+            let (dir, name) = model.split(&root.join(rel));
+            let dir = model.dir(dir);
+            dir.current.insert(name.clone(), inode);
+            dir.durable.insert(name, inode);
+        }
+        model
+    }
+
     /// Replays one operation.
     pub(crate) fn apply(&mut self, op: &Op) {
         match op {
@@ -482,6 +523,11 @@ impl CrashState {
             }
         }
         h.finish()
+    }
+
+    /// The paths of the state's files, relative to the store directory.
+    pub(crate) fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.files.keys().map(PathBuf::as_path)
     }
 
     /// Writes the state's files into the empty directory `dir`.
@@ -732,6 +778,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         state.write_to(dir.path()).unwrap();
         assert_eq!(fs::read(dir.path().join("checkpoints/a")).unwrap(), b"xyz");
+    }
+
+    #[test]
+    fn a_model_started_from_a_state_holds_it_durably() {
+        let mut ops = durable_file(1, PAGE + 10);
+        ops.extend([
+            write("f", 5, &[2; 10]),
+            Op::Create(p("checkpoints/c")),
+            write("checkpoints/c", 0, b"abc"),
+        ]);
+        let state = replay(&ops).crash(Variant::Latest, &mut Rng::new(1));
+        let model = Model::from_state(Path::new("/other"), &state);
+        assert!(!model.has_pending());
+        let again = model.crash(Variant::Synced, &mut Rng::new(1));
+        for name in ["f", "checkpoints/c"] {
+            assert_eq!(again.read(name), state.read(name), "{name}");
+        }
     }
 
     #[test]

@@ -13,7 +13,11 @@
 //!   with event ids, some with expected versions on per-thread streams;
 //! - `c`: appends interleaved with checkpoint saves;
 //! - `d`: `Durability::Buffered` with a 1 ms flush interval and periodic `sync`;
-//! - `e`: the store closed and reopened halfway.
+//! - `e`: the store closed and reopened halfway;
+//! - `f`: recovery from a crash, then appends: the directory starts as a crash state of `d`
+//!   whose opening cuts a torn tail and rebuilds an index side file, so that crashes during
+//!   and after a recovery are explored too. What the first opening recovered counts as
+//!   acknowledged.
 //!
 //! Every event's payload starts with (append id, index in the append, events in the append)
 //! and continues with bytes derived from them, so the checker knows what each event must be.
@@ -35,9 +39,12 @@
 //! - for every tenth state: one more append, a reopen, and the new event is there.
 //!
 //! `ANNALS_SEED` sets the seed (printed), `ANNALS_CRASH_STATES` the number of states to
-//! explore (default 10,000; larger values also make the workloads longer). A failure prints
-//! the workload, the crash point, the variant, the seed, the state's files and the trace
-//! around the crash point, and keeps the first failing states in directories it names.
+//! explore (default 10,000; larger values also make the workloads longer), and
+//! `ANNALS_CRASH_TRACE` (any value) prints every workload's trace. A failure prints the
+//! workload, the crash point, the variant, the seed, the state's files and the trace before
+//! the crash point, and keeps the first failing states in directories it names (the traces
+//! of the workloads vary a little from run to run with thread timing, so a kept state is the
+//! surest reproduction).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -49,8 +56,9 @@ use tempfile::TempDir;
 
 use super::crash_model::{CrashState, Model, Variant};
 use super::rng::Rng;
+use crate::format::SEGMENT_HEADER_LEN;
 use crate::io::trace::{self, Op};
-use crate::{Durability, EventData, ExpectedVersion, Options, RecordedEvent, Store};
+use crate::{Durability, EventData, ExpectedVersion, Options, RecordedEvent, Store, TailCut};
 
 /// Seed when `ANNALS_SEED` is not set.
 const DEFAULT_SEED: u64 = 0xa11a_15c2_a5e5;
@@ -116,7 +124,7 @@ fn mix(mut x: u64) -> u64 {
 /// The payload of event `index` of the `count` events of append `append`: the three numbers,
 /// then 76 to 1476 bytes derived from them.
 fn payload(append: u64, index: u64, count: u64) -> Vec<u8> {
-    let mut rng = Rng::new(mix(append.wrapping_mul(31).wrapping_add(index)));
+    let mut rng = Rng::new(mix(append ^ mix(index)));
     let len = 100 + rng.below(1401) as usize;
     let mut bytes = Vec::with_capacity(len);
     for n in [append, index, count] {
@@ -166,6 +174,9 @@ struct Workload {
     acks: Vec<(usize, u64)>,
     /// `(op index, position)` of each `ckpt` mark.
     ckpts: Vec<(usize, u64)>,
+    /// The files the directory held when recording started, all on stable storage (none if
+    /// `None`).
+    initial: Option<CrashState>,
 }
 
 /// Runs a workload against a recorded directory.
@@ -188,6 +199,22 @@ impl Recorder {
             next_append: AtomicU64::new(0),
             appends: Mutex::new(HashMap::new()),
             saved: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A fresh directory holding `state` (a crash state of workload `from`), recorded from
+    /// now on; appends are numbered after those of `from`, whose appends the state may hold.
+    fn seeded(options: Options, state: &CrashState, from: &Workload) -> Self {
+        let dir = temp_dir();
+        state.write_to(dir.path()).unwrap();
+        trace::start(dir.path());
+        let next = from.appends.keys().max().map_or(0, |&last| last + 1);
+        Recorder {
+            dir,
+            options,
+            next_append: AtomicU64::new(next),
+            appends: Mutex::new(from.appends.clone()),
+            saved: Mutex::new(from.saved.clone()),
         }
     }
 
@@ -274,6 +301,7 @@ impl Recorder {
             options: self.options,
             appends: self.appends.into_inner(),
             saved: self.saved.into_inner(),
+            initial: None,
         }
     }
 }
@@ -282,7 +310,7 @@ impl Recorder {
 fn single_appends(scale: usize, _rng: &mut Rng) -> Workload {
     let rec = Recorder::new(small_segments());
     let store = rec.open();
-    for i in 0..110 * scale {
+    for i in 0..170 * scale {
         rec.append(
             &store,
             &format!("a-{}", i % 3),
@@ -303,7 +331,7 @@ fn group_commit(scale: usize, rng: &mut Rng) -> Workload {
     std::thread::scope(|s| {
         for (thread, seed) in seeds.into_iter().enumerate() {
             let (rec, store) = (&rec, store.clone());
-            s.spawn(move || thread_appends(rec, &store, thread, seed, 14 * scale));
+            s.spawn(move || thread_appends(rec, &store, thread, seed, 18 * scale));
         }
     });
     drop(store);
@@ -332,7 +360,7 @@ fn thread_appends(rec: &Recorder, store: &Store, thread: usize, seed: u64, n: us
 fn checkpoints(scale: usize, rng: &mut Rng) -> Workload {
     let rec = Recorder::new(small_segments());
     let store = rec.open();
-    for i in 0..60 * scale {
+    for i in 0..80 * scale {
         rec.append(
             &store,
             "c",
@@ -382,19 +410,87 @@ fn reopen(scale: usize, rng: &mut Rng) -> Workload {
     let rec = Recorder::new(small_segments());
     for _ in 0..2 {
         let store = rec.open();
-        for i in 0..35 * scale {
+        for i in 0..50 * scale {
             let stream = format!("e-{}", i % 2);
             rec.append(
                 &store,
                 &stream,
                 ExpectedVersion::Any,
-                1 + rng.below(2),
+                1 + rng.below(3),
                 i % 3 == 0,
             );
         }
         store.close().unwrap();
     }
     rec.finish("e")
+}
+
+/// `f`: recovery from a crash state of `from` that needs repairs, then appends.
+fn recover_then_append(from: &Workload, scale: usize, rng: &mut Rng) -> Workload {
+    let start = state_needing_repair(from, rng);
+    let rec = Recorder::seeded(small_segments(), &start, from);
+    let store = rec.open();
+    // Opening left what it recovered on stable storage: it must survive every later crash.
+    rec.acknowledge(&appends_in(&store));
+    for i in 0..50 * scale {
+        rec.append(
+            &store,
+            "f",
+            ExpectedVersion::Any,
+            1 + rng.below(3),
+            i % 2 == 0,
+        );
+    }
+    drop(store);
+    let mut w = rec.finish("f");
+    w.initial = Some(start);
+    w
+}
+
+/// The first crash state of `w` (drawn with torn pages) whose opening cuts a torn tail after
+/// an intact frame and rebuilds an index side file; failing that, the first that cuts a tail.
+fn state_needing_repair(w: &Workload, rng: &mut Rng) -> CrashState {
+    let mut model = Model::new(&w.root);
+    let mut fallback = None;
+    for op in &w.ops {
+        model.apply(op);
+        if !model.has_pending() {
+            continue;
+        }
+        let state = model.crash(Variant::Torn, rng);
+        match repairs(w, &state) {
+            (true, true) => return state,
+            (true, false) if fallback.is_none() => fallback = Some(state),
+            _ => {}
+        }
+    }
+    fallback.expect("no crash state of the workload has a torn tail")
+}
+
+/// Whether opening `state` cuts a torn tail after an intact frame, and whether it rebuilds an
+/// index side file.
+fn repairs(w: &Workload, state: &CrashState) -> (bool, bool) {
+    let dir = temp_dir();
+    state.write_to(dir.path()).unwrap();
+    match Store::open_with(dir.path(), w.options.clone()) {
+        Ok(store) => {
+            let report = store.open_report();
+            let after_frame = |cut: &TailCut| cut.offset > SEGMENT_HEADER_LEN as u64;
+            let cut = report.cut.as_ref().is_some_and(after_frame);
+            (cut, !report.rebuilt_indexes.is_empty())
+        }
+        Err(_) => (false, false),
+    }
+}
+
+/// The ids of the appends in the store, in order.
+fn appends_in(store: &Store) -> Vec<u64> {
+    let mut appends: Vec<u64> = store
+        .read_all(0)
+        .map(|ev| decode(ev.unwrap().payload()).unwrap().0)
+        .collect();
+    appends.dedup();
+    appends
 }
 
 // ---------------------------------------------------------------------------------------
@@ -423,82 +519,133 @@ fn crash_points(ops: &[Op], max: usize) -> Vec<usize> {
     all.into_iter().step_by(step).collect()
 }
 
-/// Draws states over the crash points of workload `index`: on the first pass the two
-/// extreme ones (everything, only what was synced), on every pass `DRAWS_PER_PASS` random
-/// ones where anything is pending. A state already drawn at a point with the same marks
-/// before it is skipped; the rest go to `out`.
-fn draw_states(
-    w: &Workload,
-    index: usize,
-    pass: usize,
-    scale: usize,
-    rng: &mut Rng,
-    seen: &mut HashSet<(usize, u64, usize)>,
-    out: &mut Vec<Case>,
-) {
-    let mut model = Model::new(&w.root);
-    let (mut applied, mut marks) = (0, 0);
-    for k in crash_points(&w.ops, MAX_POINTS * scale) {
-        for op in &w.ops[applied..k] {
-            marks += usize::from(matches!(op, Op::Mark(_)));
-            model.apply(op);
-        }
-        applied = k;
-        let mut variants = Vec::new();
-        if pass == 0 {
-            variants.extend([Variant::Latest, Variant::Synced]);
-        }
-        if model.has_pending() {
-            variants.extend(
-                [Variant::Random, Variant::Torn]
-                    .iter()
-                    .cycle()
-                    .take(DRAWS_PER_PASS),
-            );
-        }
-        for (j, variant) in variants.into_iter().enumerate() {
-            let state = model.crash(variant, rng);
-            if seen.insert((index, state.fingerprint(), marks)) {
-                out.push(Case {
-                    workload: index,
-                    k,
-                    variant,
-                    draw: (pass, j),
-                    state,
-                });
+/// Draws distinct states, pass after pass, until every workload has its share of `target`
+/// (or has no new states to give), then more over all workloads if the total falls short.
+fn draw_all(workloads: &[Workload], target: usize, scale: usize, seed: u64) -> Vec<Case> {
+    let mut drawer = Drawer {
+        workloads,
+        scale,
+        seed,
+        passes: vec![0; workloads.len()],
+        seen: HashSet::new(),
+        cases: Vec::new(),
+    };
+    let share = target.div_ceil(workloads.len());
+    for index in 0..workloads.len() {
+        let mut drawn = 0;
+        while drawn < share && drawer.passes[index] < MAX_PASSES {
+            match drawer.pass(index) {
+                0 if drawer.passes[index] > 2 => break,
+                n => drawn += n,
             }
         }
     }
-}
-
-/// Draws distinct states, pass after pass over every workload, until there are `target`.
-fn draw_all(workloads: &[Workload], target: usize, scale: usize, seed: u64) -> Vec<Case> {
-    let mut cases = Vec::new();
-    let mut seen = HashSet::new();
-    for pass in 0..MAX_PASSES {
-        for (index, w) in workloads.iter().enumerate() {
-            let mut rng = Rng::new(mix(seed ^ mix((pass * 16 + index) as u64)));
-            draw_states(w, index, pass, scale, &mut rng, &mut seen, &mut cases);
-        }
-        if cases.len() >= target {
+    for _ in 0..MAX_PASSES {
+        if drawer.cases.len() >= target {
             break;
         }
+        for index in 0..workloads.len() {
+            drawer.pass(index);
+        }
     }
-    cases
+    drawer.cases
+}
+
+/// The states drawn so far, and how many passes each workload has had.
+struct Drawer<'w> {
+    workloads: &'w [Workload],
+    scale: usize,
+    seed: u64,
+    passes: Vec<usize>,
+    /// (workload, fingerprint, marks before the crash point) of every state drawn.
+    seen: HashSet<(usize, u64, usize)>,
+    cases: Vec<Case>,
+}
+
+impl Drawer<'_> {
+    /// One more pass over the crash points of workload `index`: on the first pass the two
+    /// extreme states (everything, only what was synced), on every pass `DRAWS_PER_PASS`
+    /// random ones where anything is pending. A state drawn before at a point with as many
+    /// marks before it (so with the same checks) is skipped. Returns the new states.
+    fn pass(&mut self, index: usize) -> usize {
+        let pass = self.passes[index];
+        self.passes[index] += 1;
+        let mut rng = Rng::new(mix(self.seed ^ mix((pass * 16 + index) as u64)));
+        let w = &self.workloads[index];
+        let before = self.cases.len();
+        let mut model = match &w.initial {
+            Some(state) => Model::from_state(&w.root, state),
+            None => Model::new(&w.root),
+        };
+        let (mut applied, mut marks) = (0, 0);
+        for k in crash_points(&w.ops, MAX_POINTS * self.scale) {
+            for op in &w.ops[applied..k] {
+                marks += usize::from(matches!(op, Op::Mark(_)));
+                model.apply(op);
+            }
+            applied = k;
+            for (j, variant) in variants(pass, &model).enumerate() {
+                let state = model.crash(variant, &mut rng);
+                if self.seen.insert((index, state.fingerprint(), marks)) {
+                    self.cases.push(Case {
+                        workload: index,
+                        k,
+                        variant,
+                        draw: (pass, j),
+                        state,
+                    });
+                }
+            }
+        }
+        self.cases.len() - before
+    }
+}
+
+/// The variants to draw at a crash point on pass `pass`.
+fn variants(pass: usize, model: &Model) -> impl Iterator<Item = Variant> {
+    let extremes = if pass == 0 {
+        &[Variant::Latest, Variant::Synced][..]
+    } else {
+        &[]
+    };
+    let draws = if model.has_pending() {
+        DRAWS_PER_PASS
+    } else {
+        0
+    };
+    let random = [Variant::Random, Variant::Torn].into_iter().cycle();
+    extremes.iter().copied().chain(random.take(draws))
 }
 
 // ---------------------------------------------------------------------------------------
 // Checking a crash state.
 
+/// What opening a crash state did, for the summary.
+#[derive(Debug, Default, Clone, Copy)]
+struct Recovery {
+    /// Opening cut a torn tail.
+    cut: bool,
+    /// Index side files rebuilt while opening.
+    rebuilt: usize,
+    /// Events the store held.
+    events: u64,
+}
+
 /// Writes the state of `case` into a fresh directory, opens the store there and checks it
 /// (and, if `append_after`, appends, reopens and checks again). `Err` says what is wrong.
-fn check(w: &Workload, case: &Case, append_after: bool) -> Result<(), String> {
+fn check(w: &Workload, case: &Case, append_after: bool) -> Result<Recovery, String> {
     let dir = temp_dir();
     case.state
         .write_to(dir.path())
         .map_err(|e| format!("cannot write the state: {e}"))?;
     let store =
         Store::open_with(dir.path(), w.options.clone()).map_err(|e| format!("open failed: {e}"))?;
+    let report = store.open_report();
+    let recovery = Recovery {
+        cut: report.cut.is_some(),
+        rebuilt: report.rebuilt_indexes.len(),
+        events: report.events,
+    };
     let events = read_all(&store)?;
     let present = check_log(w, &events)?;
     check_acknowledged(w, case.k, &present)?;
@@ -506,9 +653,10 @@ fn check(w: &Workload, case: &Case, append_after: bool) -> Result<(), String> {
     if append_after {
         check_append_after(w, dir.path(), store, events.len() as u64)?;
     }
-    Ok(())
+    Ok(recovery)
 }
 
+/// Every event of the store, in position order.
 fn read_all(store: &Store) -> Result<Vec<RecordedEvent>, String> {
     store
         .read_all(0)
@@ -644,9 +792,9 @@ fn check_checkpoint(w: &Workload, k: usize, store: &Store) -> Result<(), String>
     let acknowledged = w
         .ckpts
         .iter()
-        .filter(|(op, _)| *op < k)
-        .map(|&(_, p)| p)
-        .last();
+        .rev()
+        .find(|(op, _)| *op < k)
+        .map(|&(_, p)| p);
     match (found, acknowledged) {
         (None, None) => Ok(()),
         (None, Some(last)) => Err(format!("checkpoint missing; {last} was saved")),
@@ -688,26 +836,49 @@ struct Failure {
     message: String,
 }
 
-/// Checks every case on all cores; returns the failures and the count per workload.
-fn check_all(workloads: &[Workload], cases: &[Case]) -> (Vec<Failure>, Vec<usize>) {
+/// What checking the states of one workload found.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    states: usize,
+    /// States whose opening cut a torn tail.
+    cuts: usize,
+    /// States whose opening rebuilt an index side file.
+    rebuilds: usize,
+    /// States whose store held no event.
+    empty: usize,
+}
+
+impl Tally {
+    fn add(&mut self, recovery: Option<Recovery>) {
+        self.states += 1;
+        if let Some(r) = recovery {
+            self.cuts += usize::from(r.cut);
+            self.rebuilds += usize::from(r.rebuilt > 0);
+            self.empty += usize::from(r.events == 0);
+        }
+    }
+}
+
+/// Checks every case on all cores; returns the failures and a tally per workload.
+fn check_all(workloads: &[Workload], cases: &[Case]) -> (Vec<Failure>, Vec<Tally>) {
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
-    let counts: Vec<AtomicUsize> = workloads.iter().map(|_| AtomicUsize::new(0)).collect();
+    let tallies = Mutex::new(vec![Tally::default(); workloads.len()]);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(case) = cases.get(i) else { break };
-                if let Err(message) = check(&workloads[case.workload], case, i % 10 == 0) {
+                let checked = check(&workloads[case.workload], case, i.is_multiple_of(10));
+                tallies.lock()[case.workload].add(checked.as_ref().ok().copied());
+                if let Err(message) = checked {
                     failures.lock().push(Failure { case: i, message });
                 }
-                counts[case.workload].fetch_add(1, Ordering::Relaxed);
             });
         }
     });
-    let counts = counts.into_iter().map(AtomicUsize::into_inner).collect();
-    (failures.into_inner(), counts)
+    (failures.into_inner(), tallies.into_inner())
 }
 
 /// Prints the failures (the earliest crash points first) and keeps a few failing states on
@@ -747,6 +918,33 @@ fn report(workloads: &[Workload], cases: &[Case], failures: &mut [Failure], seed
     }
 }
 
+/// A workload's tally in a few words.
+fn summary((w, tally): (&Workload, &Tally)) -> String {
+    let initial = w.initial.as_ref().map_or(0, |state| {
+        state
+            .paths()
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .count()
+    });
+    let segments = initial + w.ops.iter().filter(|op| is_new_segment(op)).count();
+    format!(
+        "{} {} [{} ops, {} appends, {segments} segments; opening cut a tail in {}, rebuilt an \
+         index in {}, found no event in {}]",
+        w.name,
+        tally.states,
+        w.ops.len(),
+        w.appends.len(),
+        tally.cuts,
+        tally.rebuilds,
+        tally.empty
+    )
+}
+
+/// Whether `op` renames a new segment into place.
+fn is_new_segment(op: &Op) -> bool {
+    matches!(op, Op::Rename { to, .. } if to.extension().is_some_and(|e| e == "log"))
+}
+
 /// One operation in a line, paths relative to the store, written bytes summarised.
 fn describe(op: &Op, root: &Path) -> String {
     let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
@@ -777,10 +975,13 @@ fn crash_states() {
     let scale = target.div_ceil(DEFAULT_TARGET).max(1);
     eprintln!("crash_states: ANNALS_SEED={seed} ANNALS_CRASH_STATES={target}");
     let mut rng = Rng::new(seed);
-    let workloads: Vec<Workload> = [single_appends, group_commit, checkpoints, buffered, reopen]
-        .iter()
-        .map(|run| run(scale, &mut rng))
-        .collect();
+    let mut workloads: Vec<Workload> =
+        [single_appends, group_commit, checkpoints, buffered, reopen]
+            .iter()
+            .map(|run| run(scale, &mut rng))
+            .collect();
+    let after_crash = recover_then_append(&workloads[3], scale, &mut rng);
+    workloads.push(after_crash);
     if std::env::var_os("ANNALS_CRASH_TRACE").is_some() {
         for w in &workloads {
             eprintln!("trace of workload {}:", w.name);
@@ -790,12 +991,8 @@ fn crash_states() {
         }
     }
     let cases = draw_all(&workloads, target, scale, seed);
-    let (mut failures, counts) = check_all(&workloads, &cases);
-    let per_workload: Vec<String> = workloads
-        .iter()
-        .zip(&counts)
-        .map(|(w, n)| format!("{} {n} ({} ops)", w.name, w.ops.len()))
-        .collect();
+    let (mut failures, tallies) = check_all(&workloads, &cases);
+    let per_workload: Vec<String> = workloads.iter().zip(&tallies).map(summary).collect();
     eprintln!(
         "crash states explored: {} (workloads: {}) in {:.1?}",
         cases.len(),
