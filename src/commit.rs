@@ -91,14 +91,15 @@ impl GroupCommit {
         };
         let mut results = Vec::with_capacity(batch.len());
         // A bug that panics in the writer must not leave every later append waiting for a
-        // leader that never steps down: the batch fails and the writer refuses further writes.
+        // leader that never steps down: the appends of the batch not yet published fail and
+        // the writer refuses further writes.
         let committed = std::panic::catch_unwind(AssertUnwindSafe(|| {
             self.writer.lock().commit(&batch, &mut results);
         }));
         if committed.is_err() {
             let cause = "internal error: the writer panicked".to_string();
-            self.writer.lock().poison_after_panic(&cause);
-            results.clear();
+            let published = self.writer.lock().poison_after_panic(&cause);
+            results.truncate(published);
             results.resize_with(batch.len(), || {
                 Err(Error::Poisoned {
                     cause: cause.clone(),

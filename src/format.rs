@@ -136,7 +136,9 @@
 //! [`HEADER_CRC_AT`], [`HEADER_BASE_AT`], [`HEADER_SEQ_AT`]). The manifest is replaced
 //! (temporary file, sync, rename, directory sync) each time a new segment is created (after the
 //! segment exists and before anything is written to it), at a clean close, and before the
-//! first write after an open that found it closed. Opening compares it with the segment files:
+//! first write after an open that found it recording a clean close or not naming the tail
+//! (missing after a crash while the store was created, or naming the segment before an empty
+//! tail after a crash in the middle of a roll). Opening compares it with the segment files:
 //! a tail segment it names that is not there is a lost file, reported as
 //! [`Error::Corrupt`](crate::Error::Corrupt) naming the file, never a shorter log. A segment one
 //! past the one it names, and empty, is a crash in the middle of creating it, and is kept.

@@ -243,7 +243,7 @@ fn check_manifest(dir: &Path, manifest: Option<&Manifest>, segments: &[Segment])
     };
     match segments.last() {
         Some(tail) if tail.header() == m => Ok(()),
-        Some(tail) if tail.seq() == m.seq + 1 && tail.is_empty() => Ok(()),
+        Some(tail) if Some(tail.seq()) == m.seq.checked_add(1) && tail.is_empty() => Ok(()),
         Some(tail) if tail.seq() > m.seq => Err(Error::corrupt(
             dir.join(MANIFEST_FILE),
             HEADER_BASE_AT as u64,

@@ -8,7 +8,8 @@
 
 use crate::error::{Error, Result};
 use crate::format::{
-    plausible_frame_header, read_frame, FrameFault, FrameHeader, FRAME_HEADER_LEN,
+    plausible_frame_header, FrameFault, FrameHeader, FRAME_CRC_AT, FRAME_FIRST_POSITION_AT,
+    FRAME_HEADER_LEN, RECORD_HEADER_LEN,
 };
 use crate::scan::Walked;
 use crate::segment::Segment;
@@ -50,7 +51,8 @@ pub(crate) fn judge(tail: &Segment, walked: &Walked) -> Result<Option<String>> {
 /// header, so that every header lies whole in some chunk.
 struct Behind<'a> {
     tail: &'a Segment,
-    /// Position the frame at the walk's end would have started at.
+    /// The walk's end, and the position the frame there would have started at.
+    end: usize,
     position: u64,
     buf: Vec<u8>,
     /// File offset of `buf[0]`, and how many bytes of it are valid.
@@ -64,6 +66,7 @@ impl<'a> Behind<'a> {
     fn new(tail: &'a Segment, end: usize, position: u64) -> Self {
         Behind {
             tail,
+            end,
             position,
             buf: vec![0; CHUNK],
             start: end,
@@ -121,20 +124,43 @@ impl<'a> Behind<'a> {
         if !self.load(offset)? {
             return Ok(None);
         }
-        let in_file = self.tail.capacity() - offset;
         let Some(header) = plausible_frame_header(&self.buf[offset - self.start..self.len]) else {
             return Ok(None);
         };
-        let proves = header.durable > self.position && header.durable <= header.first_position;
-        if !proves || header.len as usize > in_file {
+        // Between the walk's end and `offset` there is room for this many events at most.
+        let room = ((offset - self.end) / (RECORD_HEADER_LEN + 2)) as u64;
+        let proves = header.durable > self.position
+            && header.durable <= header.first_position
+            && header.first_position <= self.position.saturating_add(room)
+            && header.len as usize <= self.tail.capacity() - offset;
+        if !proves {
             return Ok(None);
         }
-        // Rare: a plausible header. Read the whole frame to check its checksum.
-        let mut frame = vec![0; header.len as usize];
-        if self.tail.read_at(offset, &mut frame)? < frame.len() {
-            return Ok(None);
+        // Rare: a plausible header. Check the whole frame's checksum, a chunk at a time.
+        Ok(self
+            .checksum_matches(offset, &header)?
+            .then_some((offset, header)))
+    }
+
+    /// Whether the frame of `header` at `offset` has the checksum its header holds (over the
+    /// frame without its CRC field, as [`crate::format`] defines it).
+    fn checksum_matches(&self, offset: usize, header: &FrameHeader) -> Result<bool> {
+        let mut crc = crc32fast::Hasher::new();
+        let mut piece = vec![0u8; CHUNK.min(header.len as usize)];
+        let mut at = 0;
+        while at < header.len as usize {
+            let n = piece.len().min(header.len as usize - at);
+            if self.tail.read_at(offset + at, &mut piece[..n])? < n {
+                return Ok(false);
+            }
+            // Skip the CRC field, wherever it falls in this piece.
+            let skip =
+                FRAME_CRC_AT.saturating_sub(at)..(FRAME_FIRST_POSITION_AT.saturating_sub(at));
+            crc.update(&piece[..skip.start.min(n)]);
+            crc.update(&piece[skip.end.min(n)..n]);
+            at += n;
         }
-        Ok(read_frame(&frame).ok().map(|f| (offset, f.header)))
+        Ok(crc.finalize() == header.crc)
     }
 }
 

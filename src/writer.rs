@@ -58,8 +58,12 @@ pub(crate) struct Writer {
     /// Every position below it is on stable storage; raised by the writer after its syncs and
     /// by the flush thread after its own.
     durable: Arc<AtomicU64>,
-    /// Where the write being prepared starts: the tail's sequence number and offset.
-    write_start: (u64, usize),
+    /// Where the write being prepared starts: the tail's sequence number and offset, the
+    /// first position it gives out, and the index in the batch of its first request.
+    write_start: WriteStart,
+    /// How many requests of the batch being committed have their final results (those of
+    /// the writes already published).
+    published: usize,
     /// The manifest as it is on disk; before its first write the writer makes it name the
     /// tail and no clean close.
     manifest: Option<Manifest>,
@@ -83,6 +87,15 @@ pub(crate) struct Writer {
     flusher: Option<Flusher>,
     /// Threads writing the index side files of segments sealed since opening.
     indexers: Vec<JoinHandle<()>>,
+}
+
+/// Where a write starts; see [`Writer::begin_write`].
+#[derive(Debug, Clone, Copy, Default)]
+struct WriteStart {
+    segment_seq: u64,
+    offset: usize,
+    position: u64,
+    request: usize,
 }
 
 /// One append waiting for group commit: validated, not yet checked against the log.
@@ -152,7 +165,8 @@ impl Writer {
             state,
             last_crc: recovered.last_crc,
             durable,
-            write_start: (0, 0),
+            write_start: WriteStart::default(),
+            published: 0,
             manifest: recovered.manifest,
             index: Arc::new(RwLock::new(recovered.streams)),
             signal: Arc::new(CommitSignal::new(recovered.next_position)),
@@ -193,7 +207,8 @@ impl Writer {
             results.extend(batch.iter().map(|_| Err(e.duplicate())));
             return;
         }
-        self.begin_write();
+        self.published = 0;
+        self.begin_write(0);
         let mut batch_state = BatchState::default();
         for (i, request) in batch.iter().enumerate() {
             if !self.buf.is_empty() && !self.fits(request.frame_len) {
@@ -204,7 +219,7 @@ impl Writer {
                     return;
                 }
                 batch_state = BatchState::default();
-                self.begin_write();
+                self.begin_write(i);
             }
             batch_state.more_follow = i + 1 < batch.len();
             let staged = self.stage(i, request, &mut batch_state);
@@ -221,12 +236,17 @@ impl Writer {
         }
     }
 
-    /// Starts preparing a write at the tail's end.
-    fn begin_write(&mut self) {
+    /// Starts preparing a write at the tail's end, from request `request` of the batch on.
+    fn begin_write(&mut self, request: usize) {
         self.buf.clear();
         self.locations.clear();
         self.accepted.clear();
-        self.write_start = (self.tail().seq(), self.state.tail_end);
+        self.write_start = WriteStart {
+            segment_seq: self.tail().seq(),
+            offset: self.state.tail_end,
+            position: self.state.next_position,
+            request,
+        };
     }
 
     /// Whether a frame of `frame_len` bytes fits after what is staged in the tail.
@@ -268,21 +288,28 @@ impl Writer {
         }
         drop(index);
         self.signal.publish(self.state.next_position);
+        self.published = results.len();
         Ok(())
     }
 
     /// After a failed write: zeroes what it may have put in the tail (so that a reopen does
-    /// not find appends that were never acknowledged) and fails its appends with `e`. The
-    /// zeroing is synced before the callers hear of the failure; if it fails too, the store is
-    /// poisoned already and recovery decides from the bytes.
+    /// not find appends that were never acknowledged) and fails its appends with `e`, and the
+    /// appends deduplicated against them. The zeroing is synced before the callers hear of the
+    /// failure; if it fails too, the store is poisoned already and recovery decides from the
+    /// bytes.
     fn discard_write(&mut self, results: &mut [Result<AppendResult>], e: &Error) {
-        let (seq, offset) = self.write_start;
+        let start = self.write_start;
         let tail = self.tail();
-        if tail.seq() == seq {
-            let _ = tail.zero_from(offset);
+        if tail.seq() == start.segment_seq {
+            let _ = tail.zero_from(start.offset);
         }
         for acc in &self.accepted {
             if let Some(result) = results.get_mut(acc.request) {
+                *result = Err(e.duplicate());
+            }
+        }
+        for result in results.iter_mut().skip(start.request) {
+            if matches!(result, Ok(r) if r.deduplicated && r.first_position >= start.position) {
                 *result = Err(e.duplicate());
             }
         }
@@ -482,11 +509,20 @@ impl Writer {
     /// Puts everything written so far on stable storage.
     pub fn sync(&mut self) -> Result<()> {
         self.check_writable()?;
-        if let Err(e) = self.tail().sync_data() {
-            return Err(self.poison(e));
-        }
-        self.mark_durable(self.state.next_position);
-        Ok(())
+        let tail = self.tail();
+        let covers = self.state.next_position;
+        self.sync_tail(&tail, covers)
+    }
+
+    /// Syncs `tail`, through the flush thread if there is one (so that no sync runs after a
+    /// failed one); on success every event below `covers` is durable, on failure the writer
+    /// is poisoned.
+    fn sync_tail(&mut self, tail: &Segment, covers: u64) -> Result<()> {
+        let synced = match &self.flusher {
+            Some(flusher) => flusher.sync(tail, covers),
+            None => tail.sync_data().map(|()| self.mark_durable(covers)),
+        };
+        synced.map_err(|e| self.poison(e))
     }
 
     fn tail(&self) -> Arc<Segment> {
@@ -506,9 +542,12 @@ impl Writer {
         }
     }
 
-    /// Refuses every later write after a panic inside [`Writer::commit`].
-    pub fn poison_after_panic(&mut self, cause: &str) {
+    /// Refuses every later write after a panic inside [`Writer::commit`]. Returns how many
+    /// requests of the batch have their final results: those of the writes it had published
+    /// (durable and visible, so they keep their results).
+    pub fn poison_after_panic(&mut self, cause: &str) -> usize {
         self.poisoned = Some(cause.to_string());
+        self.published
     }
 
     /// Remembers `e` as the reason every later write fails, and returns it.
@@ -543,7 +582,8 @@ impl Writer {
         if let Some(flusher) = &self.flusher {
             flusher.set_segment(Arc::clone(&tail));
         }
-        self.write_start = (tail.seq(), self.state.tail_end);
+        self.write_start.segment_seq = tail.seq();
+        self.write_start.offset = self.state.tail_end;
         Ok(())
     }
 
@@ -553,8 +593,7 @@ impl Writer {
     fn roll(&mut self, tail: &Arc<Segment>, needed: usize) -> Result<()> {
         let capacity = self.options.get_segment_size().max(needed as u64);
         let base = self.state.next_position;
-        tail.sync_data()?;
-        self.mark_durable(base);
+        self.sync_tail(tail, base)?;
         let next = Segment::create(&self.dir, base, tail.seq() + 1, capacity)?;
         Arc::make_mut(&mut self.state.segments).push(Arc::new(next));
         self.record_manifest(None)?;
@@ -590,8 +629,12 @@ impl Drop for Writer {
         for thread in self.indexers.drain(..) {
             let _ = thread.join();
         }
-        self.flusher = None;
-        if self.check_writable().is_ok() && self.tail().sync_data().is_ok() {
+        if let Some(flusher) = &mut self.flusher {
+            flusher.stop();
+        }
+        let tail = self.tail();
+        let covers = self.state.next_position;
+        if self.check_writable().is_ok() && self.sync_tail(&tail, covers).is_ok() {
             let closed = Some((self.state.tail_end as u64, self.last_crc));
             let _ = self.record_manifest(closed);
         }

@@ -206,3 +206,51 @@ fn a_full_disk_after_a_segment_roll_leaves_nothing_of_its_batch() {
         ..FaultPlan::default()
     });
 }
+
+#[test]
+fn a_panic_after_a_segment_roll_keeps_the_results_already_published() {
+    failures_around_rolls(|trial| FaultPlan {
+        panic_on_write: Some(3 + trial),
+        ..FaultPlan::default()
+    });
+}
+
+/// The same event appended by many threads at once: the first copy in the batch is written,
+/// the others are deduplicated against it. If that write fails, none of them may succeed.
+#[test]
+fn appends_deduplicated_against_a_failed_write_fail_with_it() {
+    for trial in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = FaultPlan {
+            fail_write: Some(1),
+            ..FaultPlan::default()
+        };
+        let options = Options::default()
+            .segment_size(annals::MIN_SEGMENT_SIZE)
+            .fault_plan(plan);
+        let store = Store::open_with(dir.path(), options).unwrap();
+        let barrier = Barrier::new(THREADS);
+        let results: Vec<annals::Result<annals::AppendResult>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    let (store, barrier) = (&store, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        let event = EventData::new("E", b"once".to_vec()).id(42);
+                        store.append("s", ExpectedVersion::Any, [event])
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for r in &results {
+            assert!(
+                r.is_err(),
+                "trial {trial}: acknowledged against a failed write: {r:?}"
+            );
+        }
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.next_position(), 0, "trial {trial}");
+    }
+}

@@ -4,8 +4,7 @@
 // Test code: a failed setup step should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod crash_model;
-mod crash_states;
+mod crash;
 
 #[path = "../../tests/common/rng.rs"]
 mod rng;

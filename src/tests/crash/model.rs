@@ -32,8 +32,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::rng::Rng;
 use crate::io::trace::Op;
+use crate::tests::rng::Rng;
 
 /// Bytes in a page: the unit a crash keeps or loses.
 pub(crate) const PAGE: usize = 4096;
