@@ -68,20 +68,22 @@ pub fn batched_store(events: u64) -> PathBuf {
 }
 
 /// The data set `name` under `target/bench-data/`, built by `build` into an empty directory
-/// unless an earlier run finished building it (it then holds a `READY` file).
+/// unless an earlier run finished building it in this build's format (it then holds a `READY`
+/// file naming the format version).
 fn cached_data_set(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target/bench-data")
         .join(name);
     let ready = dir.join("READY");
-    if ready.exists() {
+    let format = format!("format {}", annals::format::FORMAT_VERSION);
+    if std::fs::read_to_string(&ready).is_ok_and(|s| s == format) {
         return dir;
     }
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!("building data set {}", dir.display());
     let started = Instant::now();
     build(&dir);
-    std::fs::write(&ready, b"ready").expect("mark data set ready");
+    std::fs::write(&ready, format).expect("mark data set ready");
     eprintln!("built in {:.1?}", started.elapsed());
     dir
 }
