@@ -20,7 +20,9 @@ pub enum Durability {
     Fsync,
     /// After the bytes reach the operating system; a background thread syncs at least every
     /// [`Options::flush_interval`], and [`Store::sync`](crate::Store::sync) syncs at once.
-    /// A process crash loses nothing; a power failure may lose the last interval.
+    /// A process crash loses nothing; a power failure may lose what was written since the
+    /// last sync that returned, and opening then keeps the synced prefix (and reports the cut
+    /// in [`Store::open_report`](crate::Store::open_report)).
     Buffered,
 }
 
