@@ -66,38 +66,46 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
-mod checkpoint;
-mod commit;
-mod dedup;
+// From the bottom up: each module imports only those before it, never one after it. Each
+// folder's module doc says what it owns.
+
+// Every byte layout.
+pub mod format;
+
+// Types every layer shares.
 mod error;
 mod event;
-mod fault;
-mod flush;
-pub mod format;
-mod index;
-mod io;
-mod manifest;
+#[cfg(feature = "test-hooks")]
+mod hooks;
 mod options;
+
+// The subsystems.
+mod fs;
+
+mod log;
+
+mod index;
+
+mod recover;
+
 mod read;
-mod recovery;
-mod scan;
-mod seg_index;
-mod segment;
+
+mod subscribe;
+
+mod write;
+
 mod store;
-mod stream_read;
-mod subscription;
-mod tail;
+
 #[cfg(test)]
 mod tests;
-mod writer;
 
 pub use error::{Error, Result};
 pub use event::{AppendResult, EventData, EventRef, ExpectedVersion, RecordedEvent};
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
-pub use fault::FaultPlan;
+pub use hooks::FaultPlan;
 pub use options::{Durability, Options, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
-pub use read::ReadAll;
-pub use recovery::{IndexRebuild, OpenReport, TailCut};
+pub use read::{ReadAll, ReadStream, ReadStreamBackward};
+pub use recover::{IndexRebuild, OpenReport, TailCut};
 pub use store::{Stats, Store};
-pub use stream_read::{ReadStream, ReadStreamBackward};
-pub use subscription::Subscription;
+pub use subscribe::Subscription;

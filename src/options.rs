@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::fault::FaultPlan;
 use crate::format::{FRAME_HEADER_LEN, MAX_FRAME_LEN, RECORD_HEADER_LEN};
-use crate::index::{default_stream_hash, StreamHasher};
+#[cfg(feature = "test-hooks")]
+use crate::hooks::{FaultPlan, TestHooks};
 
 /// Smallest allowed segment size: 64 KiB.
 pub const MIN_SEGMENT_SIZE: u64 = 64 << 10;
@@ -40,8 +40,8 @@ pub enum Durability {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub(crate) stream_hasher: StreamHasher,
-    pub(crate) fault_plan: FaultPlan,
+    #[cfg(feature = "test-hooks")]
+    pub(crate) hooks: TestHooks,
     segment_size: u64,
     durability: Durability,
     flush_interval: Duration,
@@ -52,8 +52,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            stream_hasher: default_stream_hash,
-            fault_plan: FaultPlan::default(),
+            #[cfg(feature = "test-hooks")]
+            hooks: TestHooks::default(),
             segment_size: 256 << 20,
             durability: Durability::Fsync,
             flush_interval: Duration::from_millis(10),
@@ -98,17 +98,27 @@ impl Options {
 
     /// Replaces the hash of stream names used by the in-memory index. For tests that force
     /// hash collisions (streams must never mix, whatever the hash); not part of the stable API.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn stream_hasher(mut self, hasher: fn(&str) -> u64) -> Self {
-        self.stream_hasher = hasher;
+        self.hooks.stream_hasher = Some(hasher);
         self
+    }
+
+    /// The stream-name hash the tests chose, if any.
+    pub(crate) fn custom_stream_hasher(&self) -> Option<fn(&str) -> u64> {
+        #[cfg(feature = "test-hooks")]
+        return self.hooks.stream_hasher;
+        #[cfg(not(feature = "test-hooks"))]
+        None
     }
 
     /// Makes chosen `write` or `fdatasync` calls of the writer fail. For tests of failure
     /// handling; not part of the stable API.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn fault_plan(mut self, plan: FaultPlan) -> Self {
-        self.fault_plan = plan;
+        self.hooks.fault_plan = plan;
         self
     }
 

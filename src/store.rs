@@ -5,20 +5,21 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
-use crate::checkpoint;
-use crate::commit::GroupCommit;
 use crate::error::Result;
 use crate::event::{AppendResult, EventData, EventRef, ExpectedVersion};
-use crate::index::{StreamEntry, StreamIndex};
-use crate::io::dir::DirLock;
+use crate::fs::dir::DirLock;
+use crate::index::{default_stream_hash, StreamEntry};
+use crate::log::Snapshot;
 use crate::options::Options;
-use crate::read::{ReadAll, Snapshot};
-use crate::recovery::{recover, OpenReport};
-use crate::stream_read::{ReadStream, ReadStreamBackward};
-use crate::subscription::{CommitSignal, Subscription};
-use crate::writer::{validate, Request, Writer};
+use crate::read::{LogView, ReadAll};
+use crate::read::{ReadStream, ReadStreamBackward};
+use crate::recover::{recover, OpenReport};
+use crate::subscribe::checkpoint;
+use crate::subscribe::Subscription;
+use crate::write::commit::GroupCommit;
+use crate::write::writer::{validate, Request, Writer};
 
 /// An open event store: a cheap handle; clones share one engine. All methods take `&self`.
 ///
@@ -33,12 +34,8 @@ struct Inner {
     options: Options,
     report: OpenReport,
     commit: GroupCommit,
-    /// What readers see; replaced by the writer after each append.
-    committed: Arc<RwLock<Snapshot>>,
-    /// The per-stream index; updated by the writer after `committed`.
-    index: Arc<RwLock<StreamIndex>>,
-    /// Raised by the writer after each batch, for subscriptions.
-    signal: Arc<CommitSignal>,
+    /// The committed log, the stream index and the commit signal, as the writer publishes them.
+    view: LogView,
     /// Checkpoints are saved one at a time.
     checkpoint_lock: Mutex<()>,
     // Declared last so it is released last, after the writer has synced and stopped.
@@ -67,7 +64,9 @@ impl Store {
             &dir,
             options.get_segment_size(),
             options.get_dedup_window(),
-            options.stream_hasher,
+            options
+                .custom_stream_hasher()
+                .unwrap_or(default_stream_hash),
         )?;
         let report = recovered.report.clone();
         let writer = Writer::new(dir.clone(), options.clone(), recovered)?;
@@ -78,9 +77,7 @@ impl Store {
                 options,
                 report,
                 commit: GroupCommit::new(writer),
-                committed,
-                index,
-                signal,
+                view: LogView::new(committed, index, signal),
                 checkpoint_lock: Mutex::new(()),
                 _lock: lock,
             }),
@@ -125,7 +122,7 @@ impl Store {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_all(&self, from: u64) -> ReadAll {
-        ReadAll::new(self.snapshot(), from)
+        self.inner.view.read_all(from)
     }
 
     /// Calls `f` with every event from `from` on, in position order, decoded in place in the
@@ -152,7 +149,7 @@ impl Store {
         from: u64,
         mut f: impl FnMut(EventRef<'_>) -> ControlFlow<()>,
     ) -> Result<u64> {
-        let mut events = ReadAll::new(self.snapshot(), from);
+        let mut events = self.inner.view.read_all(from);
         let mut seen = 0;
         while let Some(view) = events.next_view() {
             let view = view?;
@@ -186,7 +183,7 @@ impl Store {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_stream(&self, stream: &str, from_version: u64) -> ReadStream {
-        self.read_stream_until(stream, from_version).0
+        self.inner.view.read_stream_until(stream, from_version).0
     }
 
     /// The events of `stream` newest first: from version `from` (or the last version, for
@@ -219,62 +216,45 @@ impl Store {
             .flatten()
     }
 
-    /// Calls `f` with a snapshot of the committed log and the index entry of `stream` in it
-    /// (taken in this order under the index lock, so the snapshot holds every event the entry
-    /// names).
     fn lookup<T>(
         &self,
         stream: &str,
         f: impl FnOnce(Snapshot, Option<&StreamEntry>) -> T,
     ) -> Result<T> {
-        let index = self.inner.index.read();
-        let snapshot = self.snapshot();
-        let (_, entry) = index.find(stream, |location, s| snapshot.is_stream_at(location, s))?;
-        Ok(f(snapshot, entry))
+        self.inner.view.lookup(stream, f)
     }
 
     /// The committed log now.
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        self.inner.committed.read().clone()
-    }
-
-    /// What wakes subscribers.
-    pub(crate) fn commit_signal(&self) -> &CommitSignal {
-        &self.inner.signal
-    }
-
-    /// A read of `stream` from `from_version` and the position where the snapshot it reads
-    /// ends: every event of the stream at or after that position is newer than the read.
-    pub(crate) fn read_stream_until(&self, stream: &str, from_version: u64) -> (ReadStream, u64) {
-        match self.lookup(stream, |snapshot, entry| {
-            let end = snapshot.next_position;
-            (ReadStream::new(snapshot, stream, from_version, entry), end)
-        }) {
-            Ok(found) => found,
-            Err(e) => {
-                let snapshot = self.snapshot();
-                let end = snapshot.next_position;
-                (ReadStream::failed(snapshot, e), end)
-            }
-        }
+    fn snapshot(&self) -> Snapshot {
+        self.inner.view.snapshot()
     }
 
     /// Every committed event from `from_position` on, then every new one as it is committed:
     /// in position order, no gap, no duplicate. Filter with
     /// [`Subscription::event_types`] and [`Subscription::stream_prefix`].
     pub fn subscribe_all(&self, from_position: u64) -> Subscription {
-        Subscription::all(self.clone(), from_position)
+        Subscription::all(self.inner.view.clone(), self.keep_alive(), from_position)
     }
 
     /// The events of `stream` from `from_version` on (read through the stream index), then
     /// every new one as it is committed.
     pub fn subscribe_stream(&self, stream: &str, from_version: u64) -> Subscription {
-        Subscription::stream(self.clone(), stream, from_version)
+        Subscription::stream(
+            self.inner.view.clone(),
+            self.keep_alive(),
+            stream,
+            from_version,
+        )
+    }
+
+    /// What keeps the store open while a subscription lives.
+    fn keep_alive(&self) -> Arc<dyn Send + Sync> {
+        Arc::clone(&self.inner) as Arc<dyn Send + Sync>
     }
 
     /// The position the next event will get: every position below it is committed.
     pub fn next_position(&self) -> u64 {
-        self.inner.committed.read().next_position
+        self.inner.view.next_position()
     }
 
     /// Puts every append that has returned on stable storage (a no-op in effect under
@@ -341,7 +321,7 @@ impl Store {
     /// Counts and memory of the store's in-memory structures.
     pub fn stats(&self) -> Stats {
         let (remembered_ids, id_window_bytes) = self.inner.commit.writer().id_window_usage();
-        let index = self.inner.index.read();
+        let index = self.inner.view.index();
         Stats {
             events: self.next_position(),
             streams: index.len(),

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use crate::io::trace::Op;
+use crate::fs::trace::Op;
 use crate::tests::rng::Rng;
 
 use super::model::{CrashState, Model, Variant};

@@ -2,7 +2,7 @@
 //! from every state a crash could leave on disk?
 //!
 //! Each workload runs against a real directory whose file operations are recorded
-//! ([`crate::io::trace`]), with marks in the trace where an append was acknowledged (`ack
+//! ([`crate::fs::trace`]), with marks in the trace where an append was acknowledged (`ack
 //! <id>`: under `Fsync` when `append` returned, under `Buffered` when a later `sync` did)
 //! and where a checkpoint was saved (`ckpt proj <position>`). The workloads use 64 KiB
 //! segments so that segments roll (with index side files written by a background thread and
@@ -57,7 +57,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use crate::io::trace::Op;
+use crate::fs::trace::Op;
 use crate::tests::rng::Rng;
 
 use check::Recovery;

@@ -1,4 +1,4 @@
-//! A model file system that turns a recorded trace of file operations ([`crate::io::trace`])
+//! A model file system that turns a recorded trace of file operations ([`crate::fs::trace`])
 //! into the states a crash could leave on disk, in the spirit of ALICE (OSDI '14) and
 //! CrashMonkey (OSDI '18).
 //!
@@ -32,7 +32,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::io::trace::Op;
+use crate::fs::trace::Op;
 use crate::tests::rng::Rng;
 
 /// Bytes in a page: the unit a crash keeps or loses.

@@ -1,5 +1,5 @@
 //! The workloads of the crash-state exploration: what they append and save, recorded through
-//! [`crate::io::trace`], and the payloads that say which event they are.
+//! [`crate::fs::trace`], and the payloads that say which event they are.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use tempfile::TempDir;
 
 use crate::format::SEGMENT_HEADER_LEN;
-use crate::io::trace::{self, Op};
+use crate::fs::trace::{self, Op};
 use crate::tests::rng::Rng;
 use crate::{Durability, EventData, ExpectedVersion, Options, Store, TailCut};
 

@@ -10,56 +10,15 @@
 //! the writer publishes a batch only after its `fdatasync`.
 
 use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use parking_lot::{Condvar, Mutex};
 
 use crate::error::Result;
 use crate::event::RecordedEvent;
 use crate::format::RecordView;
-use crate::read::ReadAll;
-use crate::store::Store;
-use crate::stream_read::ReadStream;
-
-/// Wakes subscribers when the writer publishes new events.
-#[derive(Debug)]
-pub(crate) struct CommitSignal {
-    next_position: Mutex<u64>,
-    changed: Condvar,
-}
-
-impl CommitSignal {
-    /// A signal whose positions below `next_position` are committed.
-    pub fn new(next_position: u64) -> Self {
-        CommitSignal {
-            next_position: Mutex::new(next_position),
-            changed: Condvar::new(),
-        }
-    }
-
-    /// Records that positions below `next_position` are committed and wakes every waiter.
-    pub fn publish(&self, next_position: u64) {
-        *self.next_position.lock() = next_position;
-        self.changed.notify_all();
-    }
-
-    /// Waits until a position at or after `position` is committed, or until `deadline`.
-    /// Returns whether one is.
-    fn wait_beyond(&self, position: u64, deadline: Option<Instant>) -> bool {
-        let mut next = self.next_position.lock();
-        while *next <= position {
-            match deadline {
-                Some(deadline) => {
-                    if self.changed.wait_until(&mut next, deadline).timed_out() {
-                        return *next > position;
-                    }
-                }
-                None => self.changed.wait(&mut next),
-            }
-        }
-        true
-    }
-}
+use crate::read::ReadStream;
+use crate::read::{LogView, ReadAll};
 
 /// Which events a subscription delivers. Checked on the event as it lies in the log, before
 /// anything is copied.
@@ -94,7 +53,8 @@ impl Filter {
     }
 }
 
-/// A live subscription: see [`Store::subscribe_all`] and [`Store::subscribe_stream`].
+/// A live subscription: see [`Store::subscribe_all`](crate::Store::subscribe_all) and
+/// [`Store::subscribe_stream`](crate::Store::subscribe_stream).
 ///
 /// Delivers every committed event from its start, in position order, with no gap and no
 /// duplicate, then waits for new ones. It keeps its store open while it lives.
@@ -111,9 +71,10 @@ impl Filter {
 /// assert!(sub.try_next()?.is_none());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
 pub struct Subscription {
-    store: Store,
+    view: LogView,
+    /// The store's engine, kept open while the subscription lives.
+    _store: Arc<dyn Send + Sync>,
     /// Catch-up of a stream subscription through the stream index, before following the log
     /// from the position its snapshot ended at.
     catch_up: Option<ReadStream>,
@@ -122,21 +83,28 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    pub(crate) fn all(store: Store, from_position: u64) -> Self {
-        let log = ReadAll::new(store.snapshot(), from_position);
+    pub(crate) fn all(view: LogView, store: Arc<dyn Send + Sync>, from_position: u64) -> Self {
+        let log = view.read_all(from_position);
         Subscription {
-            store,
+            view,
+            _store: store,
             catch_up: None,
             log,
             filter: Filter::default(),
         }
     }
 
-    pub(crate) fn stream(store: Store, stream: &str, from_version: u64) -> Self {
-        let (catch_up, end) = store.read_stream_until(stream, from_version);
-        let log = ReadAll::new(store.snapshot(), end);
+    pub(crate) fn stream(
+        view: LogView,
+        store: Arc<dyn Send + Sync>,
+        stream: &str,
+        from_version: u64,
+    ) -> Self {
+        let (catch_up, end) = view.read_stream_until(stream, from_version);
+        let log = view.read_all(end);
         Subscription {
-            store,
+            view,
+            _store: store,
             catch_up: Some(catch_up),
             log,
             filter: Filter {
@@ -160,8 +128,9 @@ impl Subscription {
 
     /// Position of the next event the subscription will look at: everything before it has
     /// been delivered or filtered out. Save it (`Store::save_checkpoint`) to resume later
-    /// with [`Store::subscribe_all`]. (A stream subscription resumes by version instead:
-    /// save `event.version() + 1` and pass it to [`Store::subscribe_stream`].)
+    /// with [`Store::subscribe_all`](crate::Store::subscribe_all). (A stream subscription
+    /// resumes by version instead: save `event.version() + 1` and pass it to
+    /// [`Store::subscribe_stream`](crate::Store::subscribe_stream).)
     pub fn position(&self) -> u64 {
         self.log.next_position()
     }
@@ -198,17 +167,26 @@ impl Subscription {
                 }
             }
             let position = self.log.next_position();
-            let newer = self.store.snapshot();
+            let newer = self.view.snapshot();
             if newer.next_position > position {
                 self.log.extend(newer);
                 continue;
             }
             if deadline.is_some_and(|d| d <= Instant::now())
-                || !self.store.commit_signal().wait_beyond(position, deadline)
+                || !self.view.signal().wait_beyond(position, deadline)
             {
                 return Ok(None);
             }
         }
+    }
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("position", &self.position())
+            .field("filter", &self.filter)
+            .finish_non_exhaustive()
     }
 }
 

@@ -16,11 +16,11 @@ use byteorder::{ByteOrder, LittleEndian as LE};
 
 use crate::error::{Error, Result};
 use crate::format::{read_frame, FrameFault, MAX_NAME_LEN};
+use crate::fs::dir::{index_file_name, index_tmp_name};
+use crate::fs::install;
+use crate::fs::segment::Segment;
 use crate::index::{is_checkpoint, CHECKPOINT_INTERVAL};
-use crate::io::dir::{index_file_name, index_tmp_name};
-use crate::io::install;
-use crate::scan::walk_frames;
-use crate::segment::Segment;
+use crate::log::scan::walk_frames;
 
 /// Magic bytes at the start of an index side file.
 pub const INDEX_MAGIC: [u8; 8] = *b"ANNALIDX";

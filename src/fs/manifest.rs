@@ -6,8 +6,8 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::format::Manifest;
-use crate::io::dir::{MANIFEST_FILE, MANIFEST_TMP};
-use crate::io::install;
+use crate::fs::dir::{MANIFEST_FILE, MANIFEST_TMP};
+use crate::fs::install;
 
 /// The manifest of the store in `dir`, `None` if there is none.
 pub(crate) fn read(dir: &Path) -> Result<Option<Manifest>> {

@@ -1,79 +1,15 @@
-//! The read path: a snapshot of the committed log and the iterator over it in position order.
+//! [`ReadAll`]: every event from a position on, in position order.
 //!
 //! Readers take a [`Snapshot`] (a few microseconds under a read lock) and then read the mapped
 //! segments without any lock. Every frame's checksum is verified before any of its events is
 //! returned.
 
-use std::sync::Arc;
-
 use crate::error::{Error, Result};
 use crate::event::RecordedEvent;
 use crate::format::{
-    decode_record, peek_frame_header, read_frame, split_location, FrameFault, RecordCursor,
-    RecordView, SEGMENT_HEADER_LEN,
+    peek_frame_header, read_frame, FrameFault, RecordCursor, RecordView, SEGMENT_HEADER_LEN,
 };
-use crate::segment::Segment;
-
-/// The committed state of the log at one moment.
-#[derive(Debug, Clone)]
-pub(crate) struct Snapshot {
-    /// Every segment; the last one is the tail.
-    pub segments: Arc<Vec<Arc<Segment>>>,
-    /// Offset in the tail segment after its last committed frame.
-    pub tail_end: usize,
-    /// Positions below this one are committed.
-    pub next_position: u64,
-}
-
-impl Snapshot {
-    /// Index of the segment holding `position` (the last segment if it is past the end).
-    fn segment_of(&self, position: u64) -> usize {
-        self.segments
-            .partition_point(|s| s.base_position() <= position)
-            .saturating_sub(1)
-    }
-
-    /// The record at `location`, its checksum verified, and the segment holding it.
-    pub fn record_at(&self, location: u64) -> Result<(RecordView<'_>, &Segment)> {
-        let (seq, offset) = split_location(location);
-        let first = self.segments[0].seq();
-        let index = seq
-            .checked_sub(first)
-            .and_then(|i| usize::try_from(i).ok())
-            .filter(|&i| i < self.segments.len());
-        let Some(index) = index else {
-            let path = self.segments[0].path();
-            return Err(Error::corrupt(
-                path,
-                0,
-                format!("a back pointer names segment {seq}, which the store does not have"),
-            ));
-        };
-        let segment = &self.segments[index];
-        let bytes = segment
-            .bytes()
-            .get(offset..self.limit(index))
-            .unwrap_or_default();
-        match decode_record(bytes, true) {
-            Ok((view, _)) => Ok((view, segment)),
-            Err(reason) => Err(Error::corrupt(segment.path(), offset as u64, reason)),
-        }
-    }
-
-    /// Whether the record at `location` belongs to `stream`.
-    pub fn is_stream_at(&self, location: u64, stream: &str) -> Result<bool> {
-        Ok(self.record_at(location)?.0.stream == stream)
-    }
-
-    /// Offset after the readable bytes of segment `index`.
-    fn limit(&self, index: usize) -> usize {
-        if index + 1 == self.segments.len() {
-            self.tail_end
-        } else {
-            self.segments[index].capacity()
-        }
-    }
-}
+use crate::log::Snapshot;
 
 /// Iterator over every event from a position on, in position order: see
 /// [`Store::read_all`](crate::Store::read_all).

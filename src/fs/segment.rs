@@ -9,8 +9,8 @@ use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 use crate::format::{read_frame, FrameFault, SegmentHeader, SEGMENT_HEADER_LEN};
-use crate::io::dir::{segment_file_name, segment_tmp_name};
-use crate::io::{self, install};
+use crate::fs::dir::{segment_file_name, segment_tmp_name};
+use crate::fs::{self, install};
 
 /// An open segment file and a read-only map of all of it.
 ///
@@ -146,13 +146,13 @@ impl Segment {
 
     /// Writes `bytes` at `offset` (beyond the committed end).
     pub fn write_at(&self, offset: usize, bytes: &[u8]) -> Result<()> {
-        io::write_at(&self.file, &self.path, offset as u64, bytes)
+        fs::write_at(&self.file, &self.path, offset as u64, bytes)
             .map_err(|e| Error::io("write", &self.path, e))
     }
 
     /// `fdatasync`: the written bytes are on stable storage when it returns.
     pub fn sync_data(&self) -> Result<()> {
-        io::sync_data(&self.file, &self.path).map_err(|e| Error::io("fdatasync", &self.path, e))
+        fs::sync_data(&self.file, &self.path).map_err(|e| Error::io("fdatasync", &self.path, e))
     }
 
     /// Zeroes the file from `offset` to its end (truncating and re-extending it) and syncs:
@@ -162,9 +162,9 @@ impl Segment {
     pub fn zero_from(&self, offset: usize) -> Result<()> {
         let capacity = self.capacity() as u64;
         let (file, path) = (&self.file, self.path.as_path());
-        io::set_len(file, path, offset as u64)
-            .and_then(|()| io::set_len(file, path, capacity))
-            .and_then(|()| io::sync_all(file, path))
+        fs::set_len(file, path, offset as u64)
+            .and_then(|()| fs::set_len(file, path, capacity))
+            .and_then(|()| fs::sync_all(file, path))
             .map_err(|e| Error::io("discard unacknowledged bytes", &self.path, e))
     }
 
@@ -175,8 +175,8 @@ impl Segment {
             .file
             .try_clone()
             .map_err(|e| Error::io("duplicate file handle", &self.path, e))?;
-        io::set_len(&file, &self.path, capacity as u64)
-            .and_then(|()| io::sync_all(&file, &self.path))
+        fs::set_len(&file, &self.path, capacity as u64)
+            .and_then(|()| fs::sync_all(&file, &self.path))
             .map_err(|e| Error::io("grow segment", &self.path, e))?;
         let map = map_file(&file, &self.path)?;
         Ok(Segment {

@@ -18,7 +18,7 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::event::AppendResult;
-use crate::writer::{Request, Writer};
+use crate::write::writer::{Request, Writer};
 
 /// Where a caller's result is put.
 type Slot = Arc<Mutex<Option<Result<AppendResult>>>>;

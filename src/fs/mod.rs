@@ -5,6 +5,8 @@
 //! only for the crate's own tests).
 
 pub(crate) mod dir;
+pub(crate) mod manifest;
+pub(crate) mod segment;
 #[cfg(test)]
 pub(crate) mod trace;
 

@@ -7,27 +7,28 @@
 //! a sealed segment is found when it is read, as [`Error::Corrupt`].
 //!
 //! In the tail segment, the first frame that is incomplete, fails its checksum, or does not
-//! continue the chain ends the walk; [`crate::tail::judge`] then looks at everything behind it:
+//! continue the chain ends the walk; [`crate::recover::tail::judge`] then looks at everything behind it:
 //! an intact frame written after that point was durable proves damage to synced data
 //! ([`Error::Corrupt`], nothing is cut); otherwise what follows the last intact frame was never
 //! synced (or its sync never returned), so it is zeroed and the cut described in the
 //! [`OpenReport`]. A lost segment file is [`Error::Corrupt`] naming it. Opening works on a full
 //! disk: a side file that cannot be written is kept in memory and rebuilt again next time.
 
+mod tail;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::dedup::{id_key, IdWindow};
 use crate::error::{Error, Result};
 use crate::format::{FrameFault, Manifest, HEADER_BASE_AT};
+use crate::fs::dir::{list_segments, segment_file_name, MANIFEST_FILE};
+use crate::fs::manifest;
+use crate::fs::segment::Segment;
+use crate::index::ids::{id_key, IdWindow};
+use crate::index::side_file::{index_path, SegmentIndex};
 use crate::index::{IndexBuilder, StreamHasher, StreamIndex};
-use crate::io::dir::{list_segments, segment_file_name, MANIFEST_FILE};
-use crate::manifest;
-use crate::scan::{walk_frames, Walked};
-use crate::seg_index::{index_path, SegmentIndex};
-use crate::segment::Segment;
-use crate::tail;
+use crate::log::scan::{walk_frames, Walked};
 
 /// What opening a store found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]

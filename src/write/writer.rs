@@ -1,4 +1,4 @@
-//! The write path, top to bottom: validate an append; group commit (see [`crate::commit`])
+//! The write path, top to bottom: validate an append; group commit (see [`crate::write::commit`])
 //! hands the writer a batch of appends; for each in order, check idempotency and the expected
 //! version (against the log and the appends before it in the batch), make room in the tail
 //! segment (grow it) and encode one frame into a reused buffer; then one `write` and one
@@ -27,23 +27,23 @@ use std::thread::JoinHandle;
 use parking_lot::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::dedup::{id_key, IdWindow};
 use crate::error::{Error, Result};
 use crate::event::{AppendResult, EventData, ExpectedVersion};
-use crate::fault::{Faults, WriteFault};
-use crate::flush::Flusher;
 use crate::format::{
     begin_frame, encode_record, finish_frame, location, record_len, Manifest, RecordView,
     FRAME_HEADER_LEN, MAX_FRAME_LEN, MAX_NAME_LEN, NO_PREV, SEGMENT_HEADER_LEN,
 };
+use crate::fs::manifest;
+use crate::fs::segment::Segment;
+use crate::index::ids::{id_key, IdWindow};
+use crate::index::side_file::SegmentIndex;
 use crate::index::{HashKeyed, Slot, StreamIndex};
-use crate::manifest;
+use crate::log::CommitSignal;
+use crate::log::Snapshot;
 use crate::options::{Durability, Options};
-use crate::read::Snapshot;
-use crate::recovery::Recovered;
-use crate::seg_index::SegmentIndex;
-use crate::segment::Segment;
-use crate::subscription::CommitSignal;
+use crate::recover::Recovered;
+use crate::write::fault::Faults;
+use crate::write::flush::Flusher;
 
 /// The single writer of a store, driven by the leader of each group-commit batch.
 #[derive(Debug)]
@@ -159,7 +159,7 @@ impl Writer {
         };
         Ok(Writer {
             dir,
-            faults: Faults::new(options.fault_plan),
+            faults: Faults::new(&options),
             options,
             committed: Arc::new(RwLock::new(state.clone())),
             state,
@@ -448,9 +448,7 @@ impl Writer {
             None => {
                 let tail = self.tail();
                 self.faults
-                    .before_sync()
-                    .map_err(|e| Error::io("fdatasync", tail.path(), e))
-                    .and_then(|()| tail.sync_data())
+                    .sync(&tail)
                     .map(|()| self.mark_durable(next_position))
             }
         };
@@ -485,14 +483,7 @@ impl Writer {
             return Err(self.poison(e));
         }
         let tail = self.tail();
-        let written = match self.faults.before_write() {
-            None => tail.write_at(self.state.tail_end, &self.buf),
-            Some(WriteFault::Fail(e)) => Err(Error::io("write", tail.path(), e)),
-            Some(WriteFault::Short(e)) => tail
-                .write_at(self.state.tail_end, &self.buf[..self.buf.len() / 2])
-                .and(Err(Error::io("write", tail.path(), e))),
-        };
-        if let Err(e) = written {
+        if let Err(e) = self.faults.write(&tail, self.state.tail_end, &self.buf) {
             return Err(self.poison(e));
         }
         self.state.tail_end += self.buf.len();

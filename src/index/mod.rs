@@ -12,6 +12,9 @@
 //! lives in a small map keyed by its full name. Entries take about 64 bytes of table plus
 //! 8 bytes per checkpoint: under 1 byte per event for streams of 100 events.
 
+pub(crate) mod ids;
+pub(crate) mod side_file;
+
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 

@@ -1,5 +1,5 @@
 //! Recording what a workload does to the files of a store, for the crash-state tests: every
-//! operation of [`crate::io`] on a path under a recorded directory is appended, in the order
+//! operation of [`crate::fs`] on a path under a recorded directory is appended, in the order
 //! the calls were made, to that directory's trace. Writes are recorded before they are made
 //! and syncs after they return, so a sync in the trace covers every write before it.
 

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::event::RecordedEvent;
 use crate::format::{RecordView, NO_PREV};
 use crate::index::{StreamEntry, CHECKPOINT_INTERVAL};
-use crate::read::Snapshot;
+use crate::log::Snapshot;
 
 /// Reads the event of `stream` with `version` at `location`, checking that it is what the
 /// chain promises.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
-use crate::segment::Segment;
+use crate::fs::segment::Segment;
 
 #[derive(Debug)]
 struct State {

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::{location, read_frame, FrameFault, RecordView, SEGMENT_HEADER_LEN};
-use crate::segment::Segment;
+use crate::fs::segment::Segment;
 
 /// Where a walk over a segment's frames stopped, and what it passed.
 #[derive(Debug, Clone)]

@@ -11,8 +11,8 @@ use crate::format::{
     plausible_frame_header, FrameFault, FrameHeader, FRAME_CRC_AT, FRAME_FIRST_POSITION_AT,
     FRAME_HEADER_LEN, RECORD_HEADER_LEN,
 };
-use crate::scan::Walked;
-use crate::segment::Segment;
+use crate::fs::segment::Segment;
+use crate::log::scan::Walked;
 
 /// Bytes read at a time while looking past the end of the walk.
 const CHUNK: usize = 1 << 20;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use byteorder::{ByteOrder, LittleEndian as LE};
 
 use crate::error::{Error, Result};
-use crate::io::{install, sync_dir};
+use crate::fs::{install, sync_dir};
 
 /// Subdirectory of the store that holds checkpoints.
 const DIR: &str = "checkpoints";
@@ -82,7 +82,7 @@ pub(crate) fn remove_leftovers(store_dir: &Path) -> Result<()> {
             .is_some_and(|n| check_name(n).is_ok());
         if saved && entry.file_type().is_ok_and(|t| t.is_file()) {
             let path = entry.path();
-            crate::io::remove_file(&path)
+            crate::fs::remove_file(&path)
                 .map_err(|e| Error::io("remove temporary checkpoint", &path, e))?;
         }
     }

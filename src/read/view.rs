@@ -1,0 +1,93 @@
+//! [`LogView`]: what readers share with the writer — the committed log, the stream index and
+//! the commit signal — and the lookups built on them. The store and its subscriptions read
+//! through it.
+
+use std::sync::Arc;
+
+use parking_lot::{RwLock, RwLockReadGuard};
+
+use super::{ReadAll, ReadStream};
+use crate::error::Result;
+use crate::index::{StreamEntry, StreamIndex};
+use crate::log::{CommitSignal, Snapshot};
+
+/// The committed log as readers see it; cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct LogView {
+    /// What readers see; replaced by the writer after each append.
+    committed: Arc<RwLock<Snapshot>>,
+    /// The per-stream index; updated by the writer after `committed`.
+    index: Arc<RwLock<StreamIndex>>,
+    /// Raised by the writer after each batch.
+    signal: Arc<CommitSignal>,
+}
+
+impl LogView {
+    /// A view of what the writer publishes in these.
+    pub fn new(
+        committed: Arc<RwLock<Snapshot>>,
+        index: Arc<RwLock<StreamIndex>>,
+        signal: Arc<CommitSignal>,
+    ) -> Self {
+        LogView {
+            committed,
+            index,
+            signal,
+        }
+    }
+
+    /// The committed log now.
+    pub fn snapshot(&self) -> Snapshot {
+        self.committed.read().clone()
+    }
+
+    /// The position the next event will get.
+    pub fn next_position(&self) -> u64 {
+        self.committed.read().next_position
+    }
+
+    /// What wakes readers waiting for new events.
+    pub fn signal(&self) -> &CommitSignal {
+        &self.signal
+    }
+
+    /// The stream index, for counting.
+    pub fn index(&self) -> RwLockReadGuard<'_, StreamIndex> {
+        self.index.read()
+    }
+
+    /// Every event from `from` on, as committed now.
+    pub fn read_all(&self, from: u64) -> ReadAll {
+        ReadAll::new(self.snapshot(), from)
+    }
+
+    /// Calls `f` with a snapshot of the committed log and the index entry of `stream` in it
+    /// (taken in this order under the index lock, so the snapshot holds every event the entry
+    /// names).
+    pub fn lookup<T>(
+        &self,
+        stream: &str,
+        f: impl FnOnce(Snapshot, Option<&StreamEntry>) -> T,
+    ) -> Result<T> {
+        let index = self.index.read();
+        let snapshot = self.snapshot();
+        let (_, entry) = index.find(stream, |location, s| snapshot.is_stream_at(location, s))?;
+        Ok(f(snapshot, entry))
+    }
+
+    /// A read of `stream` from `from_version` and the position where the snapshot it reads
+    /// ends: every event of the stream at or after that position is newer than the read.
+    pub fn read_stream_until(&self, stream: &str, from_version: u64) -> (ReadStream, u64) {
+        match self.lookup(stream, |snapshot, entry| {
+            let end = snapshot.next_position;
+            (ReadStream::new(snapshot, stream, from_version, entry), end)
+        }) {
+            Ok(found) => found,
+            Err(e) => {
+                let snapshot = self.snapshot();
+                let end = snapshot.next_position;
+                (ReadStream::failed(snapshot, e), end)
+            }
+        }
+    }
+}
