@@ -1,7 +1,6 @@
 //! The values that go into and come out of a store: [`EventData`], [`RecordedEvent`],
 //! [`ExpectedVersion`] and [`AppendResult`].
 
-use std::borrow::Cow;
 use std::fmt;
 
 use crate::format::RecordView;
@@ -19,7 +18,7 @@ use crate::format::RecordView;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventData {
-    pub(crate) event_type: Cow<'static, str>,
+    pub(crate) event_type: String,
     pub(crate) payload: Vec<u8>,
     pub(crate) metadata: Vec<u8>,
     pub(crate) id: Option<u128>,
@@ -27,10 +26,21 @@ pub struct EventData {
 }
 
 impl EventData {
-    /// An event of type `event_type` (non-empty, at most 255 bytes) carrying `payload`.
+    /// An event of type `event_type` (non-empty, at most 255 bytes; a `&str` of any lifetime
+    /// or a `String`) carrying `payload`.
     ///
-    /// A `&'static str` type is stored without allocating.
-    pub fn new(event_type: impl Into<Cow<'static, str>>, payload: impl Into<Vec<u8>>) -> Self {
+    /// ```
+    /// use annals::EventData;
+    ///
+    /// fn ev(event_type: &str, payload: &[u8]) -> EventData {
+    ///     EventData::new(event_type, payload.to_vec())
+    /// }
+    /// let name = String::from("Enrolled");
+    /// assert_eq!(ev(&name, b"{}").event_type(), "Enrolled");
+    /// assert_eq!(EventData::new(name, vec![]).event_type(), "Enrolled");
+    /// ```
+    #[must_use]
+    pub fn new(event_type: impl Into<String>, payload: impl Into<Vec<u8>>) -> Self {
         EventData {
             event_type: event_type.into(),
             payload: payload.into(),
@@ -42,12 +52,14 @@ impl EventData {
 
     /// Gives the event an id (for example a UUID's 128 bits), which makes appending it again
     /// to the same stream a no-op.
+    #[must_use]
     pub fn id(mut self, id: u128) -> Self {
         self.id = Some(id);
         self
     }
 
     /// Attaches opaque metadata (correlation ids, causation, schema version, ...).
+    #[must_use]
     pub fn metadata(mut self, metadata: impl Into<Vec<u8>>) -> Self {
         self.metadata = metadata.into();
         self
@@ -55,6 +67,7 @@ impl EventData {
 
     /// Keeps the given timestamp (microseconds since the Unix epoch) instead of the time of the
     /// append, for imports and migrations.
+    #[must_use]
     pub fn timestamp(mut self, micros: u64) -> Self {
         self.timestamp = Some(micros);
         self
@@ -109,6 +122,7 @@ impl fmt::Display for ExpectedVersion {
 
 /// Where the events of one append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AppendResult {
     /// Global position of the first event written.
     pub first_position: u64,

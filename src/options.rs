@@ -66,24 +66,28 @@ impl Default for Options {
 impl Options {
     /// Bytes per segment file, from 64 KiB to 1 GiB (default 256 MiB). An append larger than
     /// a segment gets a segment of its own.
+    #[must_use]
     pub fn segment_size(mut self, bytes: u64) -> Self {
         self.segment_size = bytes;
         self
     }
 
     /// When appends return (default [`Durability::Fsync`]).
+    #[must_use]
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
         self
     }
 
     /// Longest time between background syncs under [`Durability::Buffered`] (default 10 ms).
+    #[must_use]
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval = interval;
         self
     }
 
     /// Largest payload plus metadata of one event, in bytes (default 16 MiB, at most 512 MiB).
+    #[must_use]
     pub fn max_event_size(mut self, bytes: usize) -> Self {
         self.max_event_size = bytes;
         self
@@ -91,6 +95,7 @@ impl Options {
 
     /// How many of the most recent events have their ids remembered for idempotent appends
     /// (default 1,000,000).
+    #[must_use]
     pub fn dedup_window(mut self, events: u64) -> Self {
         self.dedup_window = events;
         self
@@ -100,6 +105,7 @@ impl Options {
     /// hash collisions (streams must never mix, whatever the hash); not part of the stable API.
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
+    #[must_use]
     pub fn stream_hasher(mut self, hasher: fn(&str) -> u64) -> Self {
         self.hooks.stream_hasher = Some(hasher);
         self
@@ -117,6 +123,7 @@ impl Options {
     /// handling; not part of the stable API.
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
+    #[must_use]
     pub fn fault_plan(mut self, plan: FaultPlan) -> Self {
         self.hooks.fault_plan = plan;
         self

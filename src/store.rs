@@ -208,12 +208,27 @@ impl Store {
         .unwrap_or_else(|e| ReadStreamBackward::failed(self.snapshot(), e))
     }
 
-    /// The last version of `stream`, `None` if it has no events (or if its last event is
-    /// damaged, which [`Store::read_stream_backward`] reports).
+    /// The last version of `stream`, `None` if it has no events. A damaged record met while
+    /// finding the stream also gives `None` here; [`Store::try_stream_version`] reports it.
     pub fn stream_version(&self, stream: &str) -> Option<u64> {
+        self.try_stream_version(stream).ok().flatten()
+    }
+
+    /// The last version of `stream`, `None` if it has no events, or
+    /// [`Error::Corrupt`](crate::Error::Corrupt) if a record met while finding the stream is
+    /// damaged.
+    ///
+    /// ```
+    /// # use annals::{EventData, ExpectedVersion, Store};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = Store::open(dir.path())?;
+    /// assert_eq!(store.try_stream_version("order-42")?, None);
+    /// store.append("order-42", ExpectedVersion::NoStream, [EventData::new("Placed", vec![])])?;
+    /// assert_eq!(store.try_stream_version("order-42")?, Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_stream_version(&self, stream: &str) -> Result<Option<u64>> {
         self.lookup(stream, |_, entry| entry.map(|e| e.last_version))
-            .ok()
-            .flatten()
     }
 
     fn lookup<T>(
@@ -345,6 +360,7 @@ impl Store {
 /// Counts and memory of a store's in-memory structures: see [`Store::stats`]. Byte counts
 /// are what the structures hold on the heap, without the allocator's own overhead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Events in the store.
     pub events: u64,

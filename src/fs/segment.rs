@@ -189,10 +189,12 @@ impl Segment {
 }
 
 fn map_file(file: &File, path: &Path) -> Result<Mmap> {
-    // SAFETY: the map is read-only and annals never changes bytes that a reader can reach: the
-    // writer only writes past the committed end, files are only cut while opening (before any
-    // reader exists), and the directory lock keeps other annals processes out. Another program
-    // that truncates or rewrites a segment of an open store breaks this; that is documented as
-    // unsupported in the crate docs.
+    // SAFETY: the map is read-only and annals never changes bytes that a reader can reach:
+    // readers read only below the committed end; the writer writes only past it; a torn tail is
+    // cut while opening, before any reader exists; a failed write is zeroed (the file truncated
+    // to where that write began, then extended again) only past the committed end, so the file
+    // never becomes shorter than what readers read; and the directory lock keeps other annals
+    // processes out. Another program that truncates or rewrites a segment of an open store
+    // breaks this; that is documented as unsupported in the crate docs.
     unsafe { Mmap::map(file) }.map_err(|e| Error::io("map segment", path, e))
 }

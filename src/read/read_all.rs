@@ -161,6 +161,9 @@ impl Position {
     }
 }
 
+/// After `None` (the end of the snapshot, or an error) it yields nothing more.
+impl std::iter::FusedIterator for ReadAll {}
+
 impl Iterator for ReadAll {
     type Item = Result<RecordedEvent>;
 

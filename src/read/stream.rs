@@ -109,6 +109,9 @@ impl ReadStream {
     }
 }
 
+/// After `None` (the end of the snapshot, or an error) it yields nothing more.
+impl std::iter::FusedIterator for ReadStream {}
+
 impl Iterator for ReadStream {
     type Item = Result<RecordedEvent>;
 
@@ -184,6 +187,9 @@ impl ReadStreamBackward {
         Ok(location)
     }
 }
+
+/// After `None` (the end of the snapshot, or an error) it yields nothing more.
+impl std::iter::FusedIterator for ReadStreamBackward {}
 
 impl Iterator for ReadStreamBackward {
     type Item = Result<RecordedEvent>;

@@ -32,6 +32,7 @@ use crate::log::scan::{walk_frames, Walked};
 
 /// What opening a store found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OpenReport {
     /// Number of segment files.
     pub segments: usize,
@@ -51,6 +52,7 @@ pub struct OpenReport {
 /// The end of the tail cut off while opening: bytes of writes that a crash interrupted before
 /// they were synced, or bytes after the end of the data that no frame explains.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TailCut {
     /// The tail segment.
     pub file: PathBuf,
@@ -62,6 +64,7 @@ pub struct TailCut {
 
 /// An index side file rebuilt while opening.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IndexRebuild {
     /// The side file.
     pub file: PathBuf,

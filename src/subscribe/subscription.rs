@@ -115,12 +115,14 @@ impl Subscription {
     }
 
     /// Delivers only events of these types.
+    #[must_use]
     pub fn event_types<S: Into<String>>(mut self, types: impl IntoIterator<Item = S>) -> Self {
         self.filter.event_types = Some(types.into_iter().map(Into::into).collect());
         self
     }
 
     /// Delivers only events of streams whose name starts with `prefix`.
+    #[must_use]
     pub fn stream_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.filter.stream_prefix = Some(prefix.into());
         self

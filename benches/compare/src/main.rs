@@ -1,5 +1,6 @@
-//! Side-by-side benchmark of annals against SQLite, redb, fjall and okaywal on W1–W5 of
-//! `../shared/BENCHMARKS.md`, engines interleaved in one run, next to raw-disk baselines.
+//! Side-by-side benchmark of annals against SQLite, redb, fjall and okaywal on the workloads
+//! W1–W5 (defined in the README's Performance section), engines interleaved in one run, next
+//! to raw-disk baselines.
 //! Prints a markdown table.
 //!
 //! ```text
