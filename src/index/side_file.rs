@@ -15,22 +15,18 @@ use std::path::{Path, PathBuf};
 use byteorder::{ByteOrder, LittleEndian as LE};
 
 use crate::error::{Error, Result};
-use crate::format::{read_frame, FrameFault, MAX_NAME_LEN};
+use crate::format::{
+    read_frame, FrameFault, INDEX_BASE_AT, INDEX_CRC_AT, INDEX_DATA_END_AT, INDEX_END_POSITION_AT,
+    INDEX_HEADER_LEN, INDEX_IDS_CRC_AT, INDEX_IDS_OFFSET_AT, INDEX_ID_COUNT_AT, INDEX_ID_ENTRY_LEN,
+    INDEX_INTERVAL_AT, INDEX_LAST_CRC_AT, INDEX_LAST_FRAME_AT, INDEX_MAGIC,
+    INDEX_MIN_STREAM_ENTRY_LEN, INDEX_SEQ_AT, INDEX_STREAM_COUNT_AT, INDEX_VERSION,
+    INDEX_VERSION_AT, MAX_NAME_LEN,
+};
 use crate::fs::dir::{index_file_name, index_tmp_name};
 use crate::fs::install;
 use crate::fs::segment::Segment;
 use crate::index::{is_checkpoint, CHECKPOINT_INTERVAL};
 use crate::log::scan::walk_frames;
-
-/// Magic bytes at the start of an index side file.
-pub const INDEX_MAGIC: [u8; 8] = *b"ANNALIDX";
-/// Format version of index side files.
-pub const INDEX_VERSION: u32 = 2;
-/// Bytes in an index side file's header.
-pub const INDEX_HEADER_LEN: usize = 88;
-const ID_ENTRY_LEN: usize = 28;
-/// Smallest encoded stream entry: a one-byte name and no checkpoints.
-const MIN_STREAM_ENTRY_LEN: usize = 1 + 1 + 8 * 4 + 4;
 
 /// What one segment holds of one stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,22 +203,22 @@ impl SegmentIndex {
             b.extend_from_slice(&e.location.to_le_bytes());
         }
         let h = &mut b[..INDEX_HEADER_LEN];
-        h[0..8].copy_from_slice(&INDEX_MAGIC);
-        LE::write_u32(&mut h[8..12], INDEX_VERSION);
-        LE::write_u64(&mut h[16..24], self.base_position);
-        LE::write_u64(&mut h[24..32], self.seq);
-        LE::write_u64(&mut h[32..40], self.end_position);
-        LE::write_u32(&mut h[48..52], self.data_end);
-        LE::write_u32(&mut h[52..56], self.last_frame_offset);
-        LE::write_u32(&mut h[56..60], self.last_frame_crc);
-        LE::write_u32(&mut h[60..64], CHECKPOINT_INTERVAL as u32);
-        LE::write_u32(&mut h[64..68], self.streams.len() as u32);
-        LE::write_u32(&mut h[68..72], self.ids.len() as u32);
-        LE::write_u64(&mut h[72..80], ids_offset as u64);
+        h[..INDEX_VERSION_AT].copy_from_slice(&INDEX_MAGIC);
+        LE::write_u32(&mut h[INDEX_VERSION_AT..], INDEX_VERSION);
+        LE::write_u64(&mut h[INDEX_BASE_AT..], self.base_position);
+        LE::write_u64(&mut h[INDEX_SEQ_AT..], self.seq);
+        LE::write_u64(&mut h[INDEX_END_POSITION_AT..], self.end_position);
+        LE::write_u32(&mut h[INDEX_DATA_END_AT..], self.data_end);
+        LE::write_u32(&mut h[INDEX_LAST_FRAME_AT..], self.last_frame_offset);
+        LE::write_u32(&mut h[INDEX_LAST_CRC_AT..], self.last_frame_crc);
+        LE::write_u32(&mut h[INDEX_INTERVAL_AT..], CHECKPOINT_INTERVAL as u32);
+        LE::write_u32(&mut h[INDEX_STREAM_COUNT_AT..], self.streams.len() as u32);
+        LE::write_u32(&mut h[INDEX_ID_COUNT_AT..], self.ids.len() as u32);
+        LE::write_u64(&mut h[INDEX_IDS_OFFSET_AT..], ids_offset as u64);
         let ids_crc = crc32fast::hash(&b[ids_offset..]);
-        LE::write_u32(&mut b[80..84], ids_crc);
-        let crc = crc32fast::hash(&b[16..ids_offset]);
-        LE::write_u32(&mut b[12..16], crc);
+        LE::write_u32(&mut b[INDEX_IDS_CRC_AT..], ids_crc);
+        let crc = crc32fast::hash(&b[INDEX_BASE_AT..ids_offset]);
+        LE::write_u32(&mut b[INDEX_CRC_AT..], crc);
         b
     }
 
@@ -245,7 +241,7 @@ impl SegmentIndex {
     pub fn peek_id_count(path: &Path) -> Option<u32> {
         let mut h = [0u8; INDEX_HEADER_LEN];
         File::open(path).ok()?.read_exact_at(&mut h, 0).ok()?;
-        (h[0..8] == INDEX_MAGIC).then(|| LE::read_u32(&h[68..72]))
+        (h[..INDEX_VERSION_AT] == INDEX_MAGIC).then(|| LE::read_u32(&h[INDEX_ID_COUNT_AT..]))
     }
 
     /// Reads the side file at `path`, with its ids if `with_ids` (otherwise that section is
@@ -260,15 +256,17 @@ impl SegmentIndex {
         let mut header = [0u8; INDEX_HEADER_LEN];
         file.read_exact_at(&mut header, 0)
             .map_err(|_| format!("file of {len} bytes has no complete header"))?;
-        if header[0..8] != INDEX_MAGIC || LE::read_u32(&header[8..12]) != INDEX_VERSION {
+        if header[..INDEX_VERSION_AT] != INDEX_MAGIC
+            || LE::read_u32(&header[INDEX_VERSION_AT..]) != INDEX_VERSION
+        {
             return Err("bad magic or format version".into());
         }
-        if LE::read_u32(&header[60..64]) != CHECKPOINT_INTERVAL as u32 {
+        if LE::read_u32(&header[INDEX_INTERVAL_AT..]) != CHECKPOINT_INTERVAL as u32 {
             return Err("written with another checkpoint interval".into());
         }
-        let ids_offset = LE::read_u64(&header[72..80]);
-        let id_count = LE::read_u32(&header[68..72]);
-        let ids_len = u64::from(id_count) * ID_ENTRY_LEN as u64;
+        let ids_offset = LE::read_u64(&header[INDEX_IDS_OFFSET_AT..]);
+        let id_count = LE::read_u32(&header[INDEX_ID_COUNT_AT..]);
+        let ids_len = u64::from(id_count) * INDEX_ID_ENTRY_LEN as u64;
         if ids_offset < INDEX_HEADER_LEN as u64 || ids_offset.checked_add(ids_len) != Some(len) {
             return Err(format!(
                 "sections ({ids_offset} + {ids_len} bytes) do not match the file size {len}"
@@ -277,15 +275,16 @@ impl SegmentIndex {
         let mut head = vec![0u8; ids_offset as usize];
         file.read_exact_at(&mut head, 0)
             .map_err(|e| format!("cannot read: {e}"))?;
-        if crc32fast::hash(&head[16..]) != LE::read_u32(&head[12..16]) {
+        if crc32fast::hash(&head[INDEX_BASE_AT..]) != LE::read_u32(&head[INDEX_CRC_AT..]) {
             return Err("checksum mismatch in the header or streams".into());
         }
-        let stream_count = LE::read_u32(&head[64..68]) as usize;
+        let stream_count = LE::read_u32(&head[INDEX_STREAM_COUNT_AT..]) as usize;
         let mut r = Reader {
             bytes: &head,
             at: INDEX_HEADER_LEN,
         };
-        let mut streams = Vec::with_capacity(stream_count.min(head.len() / MIN_STREAM_ENTRY_LEN));
+        let mut streams =
+            Vec::with_capacity(stream_count.min(head.len() / INDEX_MIN_STREAM_ENTRY_LEN));
         for _ in 0..stream_count {
             streams.push(r.stream_span()?);
         }
@@ -297,11 +296,11 @@ impl SegmentIndex {
             let mut raw = vec![0u8; ids_len as usize];
             file.read_exact_at(&mut raw, ids_offset)
                 .map_err(|e| format!("cannot read ids: {e}"))?;
-            if crc32fast::hash(&raw) != LE::read_u32(&head[80..84]) {
+            if crc32fast::hash(&raw) != LE::read_u32(&head[INDEX_IDS_CRC_AT..]) {
                 return Err("checksum mismatch in the ids".into());
             }
             ids = raw
-                .chunks_exact(ID_ENTRY_LEN)
+                .chunks_exact(INDEX_ID_ENTRY_LEN)
                 .map(|c| IdEntry {
                     id: LE::read_u128(&c[0..16]),
                     stream: LE::read_u32(&c[16..20]),
@@ -313,12 +312,12 @@ impl SegmentIndex {
             }
         }
         Ok(Some(SegmentIndex {
-            base_position: LE::read_u64(&head[16..24]),
-            seq: LE::read_u64(&head[24..32]),
-            end_position: LE::read_u64(&head[32..40]),
-            data_end: LE::read_u32(&head[48..52]),
-            last_frame_offset: LE::read_u32(&head[52..56]),
-            last_frame_crc: LE::read_u32(&head[56..60]),
+            base_position: LE::read_u64(&head[INDEX_BASE_AT..]),
+            seq: LE::read_u64(&head[INDEX_SEQ_AT..]),
+            end_position: LE::read_u64(&head[INDEX_END_POSITION_AT..]),
+            data_end: LE::read_u32(&head[INDEX_DATA_END_AT..]),
+            last_frame_offset: LE::read_u32(&head[INDEX_LAST_FRAME_AT..]),
+            last_frame_crc: LE::read_u32(&head[INDEX_LAST_CRC_AT..]),
             streams,
             id_count,
             ids,

@@ -1,22 +1,17 @@
 //! Durable consumer checkpoints: one small file per consumer under `checkpoints/` in the
-//! store directory (layout in [`crate::format`]). Saving one is atomic and durable: written
+//! store directory (layout in [`crate::format::checkpoint`]). Saving one is atomic and durable: written
 //! under a temporary name no checkpoint can have (`.{name}.tmp`), synced, renamed into place,
 //! directory synced.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use byteorder::{ByteOrder, LittleEndian as LE};
-
 use crate::error::{Error, Result};
+use crate::format::{decode_checkpoint, encode_checkpoint};
 use crate::fs::{install, sync_dir};
 
 /// Subdirectory of the store that holds checkpoints.
 const DIR: &str = "checkpoints";
-/// Magic bytes of a checkpoint file.
-pub const CHECKPOINT_MAGIC: [u8; 8] = *b"ANNALCKP";
-/// Bytes in a checkpoint file.
-pub const CHECKPOINT_LEN: usize = 20;
 const MAX_NAME: usize = 128;
 
 /// Checks a checkpoint name: 1 to 128 of `A-Z a-z 0-9 _ - .`, not starting with a dot (so
@@ -36,23 +31,8 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn encode(position: u64) -> [u8; CHECKPOINT_LEN] {
-    let mut b = [0u8; CHECKPOINT_LEN];
-    b[0..8].copy_from_slice(&CHECKPOINT_MAGIC);
-    LE::write_u64(&mut b[8..16], position);
-    let crc = crc32fast::hash(&b[0..16]);
-    LE::write_u32(&mut b[16..20], crc);
-    b
-}
-
 fn decode(path: &Path, b: &[u8]) -> Result<u64> {
-    if b.len() != CHECKPOINT_LEN || b[0..8] != CHECKPOINT_MAGIC {
-        return Err(Error::corrupt(path, 0, "not a checkpoint file"));
-    }
-    if crc32fast::hash(&b[0..16]) != LE::read_u32(&b[16..20]) {
-        return Err(Error::corrupt(path, 16, "checkpoint checksum mismatch"));
-    }
-    Ok(LE::read_u64(&b[8..16]))
+    decode_checkpoint(b).map_err(|(offset, reason)| Error::corrupt(path, offset, reason))
 }
 
 /// Saves `position` as checkpoint `name` of the store in `store_dir`.
@@ -64,7 +44,15 @@ pub(crate) fn save(store_dir: &Path, name: &str, position: u64) -> Result<()> {
         sync_dir(store_dir)?;
     }
     let tmp = format!(".{name}.tmp");
-    install(&dir, name, &tmp, &encode(position), 0, "write checkpoint").map(drop)
+    install(
+        &dir,
+        name,
+        &tmp,
+        &encode_checkpoint(position),
+        0,
+        "write checkpoint",
+    )
+    .map(drop)
 }
 
 /// Removes the temporary files that a crash in the middle of a save left behind.

@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use crate::fs::trace::Op;
 use crate::tests::rng::Rng;
 
-use super::model::{CrashState, Model, Variant};
+use super::model::{Model, Variant};
+use super::state::CrashState;
 use super::workloads::{mix, Workload};
 
 /// Crash points per workload beyond which they are sampled (times the scale).

@@ -24,9 +24,9 @@
 //!
 //! The trace is then replayed through the model file system of [`model`]: at
 //! every crash point (each boundary between operations, marks included with the operation
-//! before them) several crash states are drawn (everything, only what was synced, random
-//! pages and directory entries, torn pages), each written into a fresh directory and
-//! checked ([`check`]):
+//! before them) several crash states ([`state`]) are drawn (everything, only what was
+//! synced, random pages and directory entries, torn pages), each written into a fresh
+//! directory and checked ([`check`]):
 //!
 //! - the store opens (a crash never damages synced data, so any error is a failure);
 //! - `read_all(0)` reads without error; positions are dense from 0 and versions dense from
@@ -49,6 +49,9 @@
 mod check;
 mod draw;
 mod model;
+#[cfg(test)]
+mod model_tests;
+mod state;
 mod workloads;
 
 use std::path::Path;

@@ -14,7 +14,8 @@ use crate::fs::trace::{self, Op};
 use crate::tests::rng::Rng;
 use crate::{Durability, EventData, ExpectedVersion, Options, Store, TailCut};
 
-use super::model::{CrashState, Model, Variant};
+use super::model::{Model, Variant};
+use super::state::CrashState;
 
 /// The checkpoint the workloads save.
 pub(super) const CONSUMER: &str = "proj";
