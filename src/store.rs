@@ -19,7 +19,8 @@ use crate::recover::{recover, OpenReport};
 use crate::subscribe::checkpoint;
 use crate::subscribe::Subscription;
 use crate::write::commit::GroupCommit;
-use crate::write::writer::{validate, Request, Writer};
+use crate::write::validate::{validate, Request};
+use crate::write::writer::Writer;
 
 /// An open event store: a cheap handle; clones share one engine. All methods take `&self`.
 ///

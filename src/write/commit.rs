@@ -18,7 +18,8 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::event::AppendResult;
-use crate::write::writer::{Request, Writer};
+use crate::write::validate::Request;
+use crate::write::writer::Writer;
 
 /// Where a caller's result is put.
 type Slot = Arc<Mutex<Option<Result<AppendResult>>>>;

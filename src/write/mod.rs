@@ -8,4 +8,5 @@
 pub(crate) mod commit;
 pub(crate) mod fault;
 mod flush;
+pub(crate) mod validate;
 pub(crate) mod writer;
