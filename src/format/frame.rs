@@ -22,7 +22,7 @@
 
 use byteorder::{ByteOrder, LittleEndian as LE};
 
-use super::record::{Records, RECORD_HEADER_LEN};
+use super::record::{decode_record, RecordView, RECORD_HEADER_LEN};
 
 /// Bytes in a batch frame header.
 pub const FRAME_HEADER_LEN: usize = 32;
@@ -170,7 +170,7 @@ fn frame_crc(frame: &[u8]) -> u32 {
 }
 
 impl<'a> Frame<'a> {
-    /// The frame's records, each checked for consistency with the frame; see [`RecordCursor`](super::RecordCursor).
+    /// The frame's records, each checked for consistency with the frame; see [`RecordCursor`].
     pub fn records(&self) -> Records<'a> {
         Records::new(self.bytes, &self.header)
     }
@@ -231,4 +231,108 @@ pub fn finish_frame(
     let crc = frame_crc(frame);
     LE::write_u32(&mut frame[FRAME_CRC_AT..], crc);
     crc
+}
+
+/// Where the next record of a verified frame starts. Holds no borrow, so a reader can keep it
+/// next to the segment that owns the bytes; [`Records`] pairs it with the frame's bytes.
+///
+/// Each record must carry the position its place in the frame gives it, and the records must
+/// fill the frame exactly. After the first error the cursor yields nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordCursor {
+    offset: usize,
+    index: u32,
+    count: u32,
+    first_position: u64,
+    failed: bool,
+}
+
+impl RecordCursor {
+    /// A cursor at the first record of the frame with this header.
+    pub fn new(header: &FrameHeader) -> Self {
+        RecordCursor {
+            offset: FRAME_HEADER_LEN,
+            index: 0,
+            count: header.count,
+            first_position: header.first_position,
+            failed: false,
+        }
+    }
+
+    /// Offset within the frame of the record that will be read next (or that failed).
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The next record of `frame` (the whole frame, header included), or an error saying what
+    /// is inconsistent; `None` after the last record or after an error.
+    pub fn next<'a>(&mut self, frame: &'a [u8]) -> Option<Result<RecordView<'a>, String>> {
+        if self.failed {
+            return None;
+        }
+        let rest = frame.get(self.offset..).unwrap_or_default();
+        if self.index == self.count {
+            if rest.is_empty() {
+                return None;
+            }
+            self.failed = true;
+            return Some(Err(format!(
+                "{} unused bytes after the frame's {} records",
+                rest.len(),
+                self.count
+            )));
+        }
+        let expected = self.first_position.wrapping_add(u64::from(self.index));
+        let result = decode_record(rest, false).and_then(|(view, len)| {
+            if view.position == expected {
+                Ok((view, len))
+            } else {
+                Err(format!(
+                    "record holds position {}, the frame puts it at {expected}",
+                    view.position
+                ))
+            }
+        });
+        match result {
+            Ok((view, len)) => {
+                self.offset += len;
+                self.index += 1;
+                Some(Ok(view))
+            }
+            Err(reason) => {
+                self.failed = true;
+                Some(Err(reason))
+            }
+        }
+    }
+}
+
+/// Iterator over the records of one frame; see [`Frame::records`].
+#[derive(Debug, Clone)]
+pub struct Records<'a> {
+    frame: &'a [u8],
+    cursor: RecordCursor,
+}
+
+impl<'a> Records<'a> {
+    /// The records of `frame` (the whole frame, header included), whose header is `header`.
+    pub(crate) fn new(frame: &'a [u8], header: &FrameHeader) -> Self {
+        Records {
+            frame,
+            cursor: RecordCursor::new(header),
+        }
+    }
+
+    /// Offset within the frame of the record that will be read next (or that failed).
+    pub fn offset(&self) -> usize {
+        self.cursor.offset()
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<RecordView<'a>, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.cursor.next(self.frame)
+    }
 }
