@@ -26,7 +26,8 @@ pub enum Durability {
     Buffered,
 }
 
-/// How to open a store. Built like a sentence:
+/// How to open a store. Built like a sentence (each setting's builder method takes the plain
+/// name, fixed by the API; its getter is `get_`-prefixed, as in `std::process::Command`):
 ///
 /// ```
 /// use annals::{Durability, Options};

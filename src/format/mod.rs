@@ -1,7 +1,8 @@
 //! The on-disk format, all of it. Every integer is little endian and fixed width; every
 //! offset is a named constant next to the layout it belongs to, in the submodule of its file:
 //! [`segment`] (segment header and manifest), [`frame`], [`record`], [`index_file`] and
-//! [`checkpoint`]. Everything is re-exported here.
+//! [`checkpoint`]. Everything is re-exported here. Imports nothing of the crate: every other
+//! module builds on it.
 //!
 //! # Directory
 //!

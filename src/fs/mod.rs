@@ -3,6 +3,9 @@
 //! place for the durable-replace dance (temporary file, sync, rename, directory sync), and one
 //! place where the crash-state tests record what a workload did to the disk (`trace`, built
 //! only for the crate's own tests).
+//!
+//! Owns the files themselves: the directory and its lock ([`dir`]), segment files ([`segment`]),
+//! the manifest ([`manifest`]). May import `format` only (and the shared `error`).
 
 pub(crate) mod dir;
 pub(crate) mod manifest;

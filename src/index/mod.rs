@@ -11,6 +11,10 @@
 //! location (a caller-supplied check), and a stream whose hash is taken by another stream
 //! lives in a small map keyed by its full name. Entries take about 64 bytes of table plus
 //! 8 bytes per checkpoint: under 1 byte per event for streams of 100 events.
+//!
+//! This folder owns every index kept beside the log: the stream index (here), the sealed
+//! segments' side files ([`side_file`]) and the window of event ids ([`ids`]). May import
+//! `format`, `fs` and `log`.
 
 pub(crate) mod ids;
 pub(crate) mod side_file;

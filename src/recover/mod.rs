@@ -13,6 +13,8 @@
 //! synced (or its sync never returned), so it is zeroed and the cut described in the
 //! [`OpenReport`]. A lost segment file is [`Error::Corrupt`] naming it. Opening works on a full
 //! disk: a side file that cannot be written is kept in memory and rebuilt again next time.
+//!
+//! May import `format`, `fs`, `log` and `index`; the writer takes over what it returns.
 
 mod tail;
 
