@@ -52,9 +52,11 @@
 //! - Under [`Durability::Fsync`] (the default) an append returns after `fdatasync`: an
 //!   acknowledged append survives a crash or power failure.
 //! - Positions are dense over the store, versions dense per stream.
-//! - Opening cuts a torn tail (a write that never completed) and reports it in
-//!   [`Store::open_report`]; damage anywhere else is [`Error::Corrupt`] naming the file and
-//!   offset, never a panic and never wrong bytes returned as an event.
+//! - Opening cuts only what nothing proves was synced (a write a crash tore, or under
+//!   [`Durability::Buffered`] pages a power loss dropped after the last sync) and reports it
+//!   in [`Store::open_report`]; damage to synced data, or a lost segment file, is
+//!   [`Error::Corrupt`] naming the file and offset, never a panic, never a shorter log, never
+//!   wrong bytes returned as an event. How: `docs/design.md` in the repository.
 //! - A store directory is open in at most one place at a time ([`Error::Locked`]); the OS lock
 //!   dies with the process, `kill -9` included.
 //!
