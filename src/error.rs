@@ -77,15 +77,11 @@ impl Error {
     }
 
     /// An [`Error::Corrupt`] at `offset` of `file`.
-    pub(crate) fn corrupt(
-        file: impl Into<PathBuf>,
-        offset: u64,
-        reason: impl Into<String>,
-    ) -> Self {
+    pub(crate) fn corrupt(file: impl Into<PathBuf>, offset: u64, reason: impl ToString) -> Self {
         Error::Corrupt {
             file: file.into(),
             offset,
-            reason: reason.into(),
+            reason: reason.to_string(),
         }
     }
 }

@@ -20,7 +20,11 @@
 //! uses it to decide what a bad frame in the tail means; the rule and why it is sound are in
 //! `docs/design.md` ("Recovery").
 
+use std::fmt;
+
 use byteorder::{ByteOrder, LittleEndian as LE};
+
+use super::damage::Damage;
 
 use super::record::{decode_record, RecordView, RECORD_HEADER_LEN};
 
@@ -87,19 +91,19 @@ pub enum FrameFault {
         /// The bytes available from the frame's start.
         available: u64,
     },
-    /// The frame is complete by its length but not intact.
-    Invalid(String),
+    /// The frame is complete by its length but not intact, or not where it belongs.
+    Invalid(Damage),
 }
 
-impl FrameFault {
-    /// A description for error messages.
-    pub fn describe(&self) -> String {
+impl fmt::Display for FrameFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FrameFault::End => "end of data".into(),
-            FrameFault::Incomplete { claimed, available } => format!(
+            FrameFault::End => f.write_str("end of data"),
+            FrameFault::Incomplete { claimed, available } => write!(
+                f,
                 "frame claims {claimed} bytes but only {available} follow (incomplete write)"
             ),
-            FrameFault::Invalid(reason) => reason.clone(),
+            FrameFault::Invalid(damage) => damage.fmt(f),
         }
     }
 }
@@ -138,26 +142,32 @@ pub fn read_frame(data: &[u8]) -> Result<Frame<'_>, FrameFault> {
         });
     }
     if !(FRAME_HEADER_LEN + RECORD_HEADER_LEN..=MAX_FRAME_LEN).contains(&len) {
-        return Err(FrameFault::Invalid(format!(
-            "impossible frame length {len}"
-        )));
+        return Err(FrameFault::Invalid(Damage::Length {
+            what: "frame",
+            length: len as u64,
+        }));
     }
     let bytes = &data[..len];
     let actual = frame_crc(bytes);
     if actual != header.crc {
-        return Err(FrameFault::Invalid(format!(
-            "frame checksum mismatch (stored {:#010x}, computed {actual:#010x})",
-            header.crc
-        )));
+        return Err(FrameFault::Invalid(Damage::Checksum {
+            what: "frame",
+            stored: header.crc,
+            computed: actual,
+        }));
     }
     if header.count == 0 {
-        return Err(FrameFault::Invalid("frame with no events".into()));
+        return Err(FrameFault::Invalid(Damage::Field {
+            what: "frame",
+            problem: "holds no events",
+        }));
     }
     if header.durable > header.first_position {
-        return Err(FrameFault::Invalid(format!(
-            "frame at position {} claims positions up to {} were durable",
-            header.first_position, header.durable
-        )));
+        return Err(FrameFault::Invalid(Damage::Mismatch {
+            what: "frame's durable position (at most its first position)",
+            found: header.durable,
+            expected: header.first_position,
+        }));
     }
     Ok(Frame { header, bytes })
 }
@@ -266,7 +276,7 @@ impl RecordCursor {
 
     /// The next record of `frame` (the whole frame, header included), or an error saying what
     /// is inconsistent; `None` after the last record or after an error.
-    pub fn next<'a>(&mut self, frame: &'a [u8]) -> Option<Result<RecordView<'a>, String>> {
+    pub fn next<'a>(&mut self, frame: &'a [u8]) -> Option<Result<RecordView<'a>, Damage>> {
         if self.failed {
             return None;
         }
@@ -276,21 +286,21 @@ impl RecordCursor {
                 return None;
             }
             self.failed = true;
-            return Some(Err(format!(
-                "{} unused bytes after the frame's {} records",
-                rest.len(),
-                self.count
-            )));
+            return Some(Err(Damage::Trailing {
+                what: "frame's records",
+                bytes: rest.len() as u64,
+            }));
         }
         let expected = self.first_position.wrapping_add(u64::from(self.index));
         let result = decode_record(rest, false).and_then(|(view, len)| {
             if view.position == expected {
                 Ok((view, len))
             } else {
-                Err(format!(
-                    "record holds position {}, the frame puts it at {expected}",
-                    view.position
-                ))
+                Err(Damage::Mismatch {
+                    what: "record position",
+                    found: view.position,
+                    expected,
+                })
             }
         });
         match result {
@@ -330,7 +340,7 @@ impl<'a> Records<'a> {
 }
 
 impl<'a> Iterator for Records<'a> {
-    type Item = Result<RecordView<'a>, String>;
+    type Item = Result<RecordView<'a>, Damage>;
 
     fn next(&mut self) -> Option<Self::Item> {
         self.cursor.next(self.frame)

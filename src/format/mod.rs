@@ -31,6 +31,7 @@
 //! input.
 
 pub mod checkpoint;
+pub mod damage;
 pub mod frame;
 pub mod index_file;
 pub mod record;
@@ -39,6 +40,7 @@ pub mod segment;
 mod tests;
 
 pub use checkpoint::*;
+pub use damage::Damage;
 pub use frame::*;
 pub use index_file::*;
 pub use record::*;

@@ -19,6 +19,8 @@
 
 use byteorder::{ByteOrder, LittleEndian as LE};
 
+use super::damage::Damage;
+
 /// Bytes in an event record header, without the optional id.
 pub const RECORD_HEADER_LEN: usize = 52;
 /// Offset of a record's length.
@@ -107,33 +109,39 @@ pub fn record_len(
 
 /// Decodes the record at the start of `b` and returns it with its length. With `verify_crc` the
 /// record's own checksum is checked too (frames verified as a whole do not need it).
-pub fn decode_record(b: &[u8], verify_crc: bool) -> Result<(RecordView<'_>, usize), String> {
+pub fn decode_record(b: &[u8], verify_crc: bool) -> Result<(RecordView<'_>, usize), Damage> {
     if b.len() < RECORD_HEADER_LEN {
-        return Err(format!(
-            "record header needs {RECORD_HEADER_LEN} bytes, {} remain",
-            b.len()
-        ));
+        return Err(Damage::Short {
+            what: "record header",
+            needed: RECORD_HEADER_LEN as u64,
+            available: b.len() as u64,
+        });
     }
     let len = LE::read_u32(&b[RECORD_LEN_AT..]) as usize;
     if len < RECORD_HEADER_LEN || len > b.len() {
-        return Err(format!(
-            "record length {len} outside {RECORD_HEADER_LEN}..={}",
-            b.len()
-        ));
+        return Err(Damage::Length {
+            what: "record",
+            length: len as u64,
+        });
     }
     let rec = &b[..len];
     if verify_crc {
         let stored = LE::read_u32(&rec[RECORD_CRC_AT..]);
         let actual = crc32fast::hash(&rec[RECORD_POSITION_AT..]);
         if stored != actual {
-            return Err(format!(
-                "record checksum mismatch (stored {stored:#010x}, computed {actual:#010x})"
-            ));
+            return Err(Damage::Checksum {
+                what: "record",
+                stored,
+                computed: actual,
+            });
         }
     }
     let flags = rec[RECORD_FLAGS_AT];
     if flags & !FLAG_HAS_ID != 0 || rec[RECORD_RESERVED_AT] != 0 {
-        return Err(format!("unknown record flags {flags:#04x}"));
+        return Err(Damage::Field {
+            what: "record flags",
+            problem: "unknown bits set",
+        });
     }
     let has_id = flags & FLAG_HAS_ID != 0;
     let stream_len = usize::from(rec[RECORD_STREAM_LEN_AT]);
@@ -141,7 +149,10 @@ pub fn decode_record(b: &[u8], verify_crc: bool) -> Result<(RecordView<'_>, usiz
     let metadata_len = LE::read_u32(&rec[RECORD_METADATA_LEN_AT..]) as usize;
     let payload_len = LE::read_u32(&rec[RECORD_PAYLOAD_LEN_AT..]) as usize;
     if stream_len == 0 || type_len == 0 {
-        return Err("empty stream name or event type".into());
+        return Err(Damage::Field {
+            what: "record",
+            problem: "empty stream name or event type",
+        });
     }
     // Field lengths are each below 2^32, so this sum cannot overflow a 64-bit usize; on 32-bit
     // targets checked arithmetic keeps it honest.
@@ -151,9 +162,10 @@ pub fn decode_record(b: &[u8], verify_crc: bool) -> Result<(RecordView<'_>, usiz
         .and_then(|n| n.checked_add(metadata_len))
         .and_then(|n| n.checked_add(payload_len));
     if expected != Some(len) {
-        return Err(format!(
-            "record length {len} does not match its fields' lengths"
-        ));
+        return Err(Damage::Field {
+            what: "record",
+            problem: "its length does not match its fields' lengths",
+        });
     }
     let mut at = RECORD_HEADER_LEN;
     let id = if has_id {
@@ -162,11 +174,15 @@ pub fn decode_record(b: &[u8], verify_crc: bool) -> Result<(RecordView<'_>, usiz
     } else {
         None
     };
-    let stream = std::str::from_utf8(&rec[at..at + stream_len])
-        .map_err(|_| "stream name is not UTF-8".to_string())?;
+    let stream = std::str::from_utf8(&rec[at..at + stream_len]).map_err(|_| Damage::Field {
+        what: "stream name",
+        problem: "not UTF-8",
+    })?;
     at += stream_len;
-    let event_type = std::str::from_utf8(&rec[at..at + type_len])
-        .map_err(|_| "event type is not UTF-8".to_string())?;
+    let event_type = std::str::from_utf8(&rec[at..at + type_len]).map_err(|_| Damage::Field {
+        what: "event type",
+        problem: "not UTF-8",
+    })?;
     at += type_len;
     let metadata = &rec[at..at + metadata_len];
     at += metadata_len;

@@ -40,6 +40,8 @@
 
 use byteorder::{ByteOrder, LittleEndian as LE};
 
+use super::damage::Damage;
+
 /// Magic bytes at the start of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"ANNALSEG";
 /// Magic bytes at the start of the manifest.
@@ -88,8 +90,8 @@ impl SegmentHeader {
     }
 
     /// Decodes and checks a header; the error says what is wrong with it.
-    pub fn decode(b: &[u8]) -> Result<Self, String> {
-        let b = check_header(b, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, "segment")?;
+    pub fn decode(b: &[u8]) -> Result<Self, Damage> {
+        let b = check_header(b, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, "segment header")?;
         Ok(Self::read(b))
     }
 
@@ -125,12 +127,13 @@ impl Manifest {
     }
 
     /// Decodes and checks a manifest; the error says what is wrong with it.
-    pub fn decode(b: &[u8]) -> Result<Self, String> {
+    pub fn decode(b: &[u8]) -> Result<Self, Damage> {
         if b.len() != MANIFEST_LEN {
-            return Err(format!(
-                "manifest of {} bytes, {MANIFEST_LEN} expected",
-                b.len()
-            ));
+            return Err(Damage::Mismatch {
+                what: "manifest length",
+                found: b.len() as u64,
+                expected: MANIFEST_LEN as u64,
+            });
         }
         let b = check_header(b, MANIFEST_LEN, MANIFEST_MAGIC, "manifest")?;
         let end = LE::read_u64(&b[MANIFEST_CLOSED_END_AT..]);
@@ -155,31 +158,34 @@ fn check_header<'a>(
     b: &'a [u8],
     len: usize,
     magic: [u8; 8],
-    what: &str,
-) -> Result<&'a [u8], String> {
+    what: &'static str,
+) -> Result<&'a [u8], Damage> {
     let Some(b) = b.get(..len) else {
-        return Err(format!(
-            "{what} header needs {len} bytes, file has {}",
-            b.len()
-        ));
+        return Err(Damage::Short {
+            what,
+            needed: len as u64,
+            available: b.len() as u64,
+        });
     };
     if b[..HEADER_VERSION_AT] != magic {
-        return Err(format!("not an annals {what} (bad magic)"));
+        return Err(Damage::Magic { what });
     }
     let stored = LE::read_u32(&b[HEADER_CRC_AT..]);
-    let actual = header_crc(b);
-    if stored != actual {
-        return Err(format!(
-            "{what} header checksum mismatch (stored {stored:#010x}, computed {actual:#010x})"
-        ));
+    let computed = header_crc(b);
+    if stored != computed {
+        return Err(Damage::Checksum {
+            what,
+            stored,
+            computed,
+        });
     }
-    let version = LE::read_u32(&b[HEADER_VERSION_AT..]);
-    if version != FORMAT_VERSION {
-        return Err(format!(
-            "{what} has format version {version}; this build of annals reads only version \
-             {FORMAT_VERSION} (stores of version 1, from before the durable position in frame \
-             headers, must be recreated: nothing was released in that format)"
-        ));
+    let found = LE::read_u32(&b[HEADER_VERSION_AT..]);
+    if found != FORMAT_VERSION {
+        return Err(Damage::Version {
+            what,
+            found,
+            reads: FORMAT_VERSION,
+        });
     }
     Ok(b)
 }

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::error::Result;
-use crate::format::NO_PREV;
+use crate::format::{Damage, NO_PREV};
 
 /// Every this many versions of a stream, the index keeps the event's location.
 pub const CHECKPOINT_INTERVAL: u64 = 32;
@@ -222,7 +222,7 @@ impl IndexBuilder {
         version: u64,
         prev: u64,
         location: u64,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), Damage> {
         self.entry_continued(stream, version, prev)?
             .push(version, location);
         Ok(())
@@ -239,16 +239,26 @@ impl IndexBuilder {
         last_version: u64,
         last_location: u64,
         checkpoints: &[u64],
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), Damage> {
+        if last_version < first_version {
+            return Err(Damage::Discontinuous {
+                stream: stream.into(),
+                what: "last version in the segment",
+                found: last_version,
+                expected: first_version,
+            });
+        }
         let before = first_version
             .checked_sub(1)
             .map_or(0, StreamEntry::expected_checkpoints);
-        let expected = StreamEntry::expected_checkpoints(last_version).checked_sub(before);
-        if last_version < first_version || expected != Some(checkpoints.len() as u64) {
-            return Err(format!(
-                "stream {stream:?}: versions {first_version}..={last_version} with {} checkpoints",
-                checkpoints.len()
-            ));
+        let expected = StreamEntry::expected_checkpoints(last_version).saturating_sub(before);
+        if expected != checkpoints.len() as u64 {
+            return Err(Damage::Discontinuous {
+                stream: stream.into(),
+                what: "checkpoint count in the segment",
+                found: checkpoints.len() as u64,
+                expected,
+            });
         }
         let entry = self.entry_continued(stream, first_version, first_prev)?;
         entry.checkpoints.extend_from_slice(checkpoints);
@@ -264,23 +274,31 @@ impl IndexBuilder {
         stream: &str,
         version: u64,
         prev: u64,
-    ) -> std::result::Result<&mut StreamEntry, String> {
+    ) -> std::result::Result<&mut StreamEntry, Damage> {
         let (last_version, last_location) = match self.streams.get(stream) {
             Some(e) => (Some(e.last_version), e.last_location),
             None => (None, NO_PREV),
         };
-        if version != last_version.map_or(0, |v| v + 1) || prev != last_location {
-            return Err(format!(
-                "event of stream {stream:?} has version {version} and back pointer {prev:#x}, \
-                 but the stream's last event is version {last_version:?} at {last_location:#x}"
-            ));
+        let next_version = last_version.map_or(0, |v| v + 1);
+        let broken = |what, found, expected| Damage::Discontinuous {
+            stream: stream.into(),
+            what,
+            found,
+            expected,
+        };
+        if version != next_version {
+            return Err(broken("version", version, next_version));
+        }
+        if prev != last_location {
+            return Err(broken("back pointer", prev, last_location));
         }
         if last_version.is_none() {
             self.streams.insert(stream.into(), StreamEntry::default());
         }
+        // Present: found above, or inserted just now.
         self.streams
             .get_mut(stream)
-            .ok_or_else(|| format!("stream {stream:?} vanished from the index builder"))
+            .ok_or_else(|| broken("version", version, next_version))
     }
 
     /// The finished index, keyed by hashes from `hasher`.

@@ -16,11 +16,11 @@ use byteorder::{ByteOrder, LittleEndian as LE};
 
 use crate::error::{Error, Result};
 use crate::format::{
-    read_frame, FrameFault, INDEX_BASE_AT, INDEX_CRC_AT, INDEX_DATA_END_AT, INDEX_END_POSITION_AT,
-    INDEX_HEADER_LEN, INDEX_IDS_CRC_AT, INDEX_IDS_OFFSET_AT, INDEX_ID_COUNT_AT, INDEX_ID_ENTRY_LEN,
-    INDEX_INTERVAL_AT, INDEX_LAST_CRC_AT, INDEX_LAST_FRAME_AT, INDEX_MAGIC,
-    INDEX_MIN_STREAM_ENTRY_LEN, INDEX_SEQ_AT, INDEX_STREAM_COUNT_AT, INDEX_VERSION,
-    INDEX_VERSION_AT, MAX_NAME_LEN,
+    read_frame, Damage, FrameFault, INDEX_BASE_AT, INDEX_CRC_AT, INDEX_DATA_END_AT,
+    INDEX_END_POSITION_AT, INDEX_HEADER_LEN, INDEX_IDS_CRC_AT, INDEX_IDS_OFFSET_AT,
+    INDEX_ID_COUNT_AT, INDEX_ID_ENTRY_LEN, INDEX_INTERVAL_AT, INDEX_LAST_CRC_AT,
+    INDEX_LAST_FRAME_AT, INDEX_MAGIC, INDEX_MIN_STREAM_ENTRY_LEN, INDEX_SEQ_AT,
+    INDEX_STREAM_COUNT_AT, INDEX_VERSION, INDEX_VERSION_AT, MAX_NAME_LEN,
 };
 use crate::fs::dir::{index_file_name, index_tmp_name};
 use crate::fs::install;
@@ -96,11 +96,17 @@ impl SegmentIndex {
                 Some(&n) => {
                     let span = &mut streams[n as usize];
                     if ev.version != span.last_version + 1 || ev.prev != span.last_location {
-                        return Err(format!(
-                            "event of stream {:?} has version {} and back pointer {:#x}, \
-                             after version {} at {:#x}",
-                            ev.stream, ev.version, ev.prev, span.last_version, span.last_location
-                        ));
+                        let (what, found, expected) = if ev.version != span.last_version + 1 {
+                            ("version", ev.version, span.last_version + 1)
+                        } else {
+                            ("back pointer", ev.prev, span.last_location)
+                        };
+                        return Err(Damage::Discontinuous {
+                            stream: ev.stream.into(),
+                            what,
+                            found,
+                            expected,
+                        });
                     }
                     span.last_version = ev.version;
                     span.last_location = location;
@@ -136,7 +142,7 @@ impl SegmentIndex {
             return Err(Error::corrupt(
                 segment.path(),
                 walked.end as u64,
-                format!("sealed segment: {}", walked.fault.describe()),
+                format!("sealed segment: {}", walked.fault),
             ));
         }
         let (last_frame_offset, last_frame_crc) = walked.last_frame.unwrap_or((0, 0));
@@ -155,25 +161,29 @@ impl SegmentIndex {
 
     /// Checks that this index describes `segment` as it is now: same identity, and its last
     /// frame is where the index says, intact, with nothing after it.
-    pub fn check_matches(&self, segment: &Segment) -> std::result::Result<(), String> {
+    pub fn check_matches(&self, segment: &Segment) -> std::result::Result<(), Damage> {
+        let stale = |problem| Damage::Field {
+            what: "index side file",
+            problem,
+        };
         if self.base_position != segment.base_position() || self.seq != segment.seq() {
-            return Err("index is for another segment".into());
+            return Err(stale("describes another segment"));
         }
         let bytes = segment.bytes();
         let last = bytes
             .get(self.last_frame_offset as usize..)
-            .ok_or("segment is shorter than its index says")?;
+            .ok_or(stale("names a last frame past the segment's end"))?;
         match read_frame(last) {
             Ok(frame)
                 if frame.header.crc == self.last_frame_crc
                     && frame.end_position() == self.end_position
                     && self.last_frame_offset as usize + frame.bytes.len()
                         == self.data_end as usize => {}
-            _ => return Err("the segment's last frame is not the one its index names".into()),
+            _ => return Err(stale("does not name the segment's last frame")),
         }
         match read_frame(bytes.get(self.data_end as usize..).unwrap_or_default()) {
             Err(FrameFault::End) => Ok(()),
-            _ => Err("the segment holds data after the end its index names".into()),
+            _ => Err(stale("ends before the segment's data does")),
         }
     }
 
@@ -246,37 +256,65 @@ impl SegmentIndex {
 
     /// Reads the side file at `path`, with its ids if `with_ids` (otherwise that section is
     /// not read at all). `Ok(None)` if there is no such file; `Err` says what is wrong with it.
-    pub fn load(path: &Path, with_ids: bool) -> std::result::Result<Option<Self>, String> {
+    pub fn load(path: &Path, with_ids: bool) -> std::result::Result<Option<Self>, Damage> {
+        let unreadable = |e: std::io::Error| Damage::Unreadable {
+            what: "index side file",
+            kind: e.kind(),
+        };
         let file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot open: {e}")),
+            Err(e) => return Err(unreadable(e)),
         };
-        let len = file.metadata().map_err(|e| e.to_string())?.len();
+        let len = file.metadata().map_err(unreadable)?.len();
         let mut header = [0u8; INDEX_HEADER_LEN];
         file.read_exact_at(&mut header, 0)
-            .map_err(|_| format!("file of {len} bytes has no complete header"))?;
-        if header[..INDEX_VERSION_AT] != INDEX_MAGIC
-            || LE::read_u32(&header[INDEX_VERSION_AT..]) != INDEX_VERSION
-        {
-            return Err("bad magic or format version".into());
+            .map_err(|_| Damage::Short {
+                what: "index side file header",
+                needed: INDEX_HEADER_LEN as u64,
+                available: len,
+            })?;
+        if header[..INDEX_VERSION_AT] != INDEX_MAGIC {
+            return Err(Damage::Magic {
+                what: "index side file",
+            });
         }
-        if LE::read_u32(&header[INDEX_INTERVAL_AT..]) != CHECKPOINT_INTERVAL as u32 {
-            return Err("written with another checkpoint interval".into());
+        let found = LE::read_u32(&header[INDEX_VERSION_AT..]);
+        if found != INDEX_VERSION {
+            return Err(Damage::Version {
+                what: "index side file",
+                found,
+                reads: INDEX_VERSION,
+            });
+        }
+        let interval = LE::read_u32(&header[INDEX_INTERVAL_AT..]);
+        if interval != CHECKPOINT_INTERVAL as u32 {
+            return Err(Damage::Mismatch {
+                what: "index side file's checkpoint interval",
+                found: interval.into(),
+                expected: CHECKPOINT_INTERVAL,
+            });
         }
         let ids_offset = LE::read_u64(&header[INDEX_IDS_OFFSET_AT..]);
         let id_count = LE::read_u32(&header[INDEX_ID_COUNT_AT..]);
         let ids_len = u64::from(id_count) * INDEX_ID_ENTRY_LEN as u64;
         if ids_offset < INDEX_HEADER_LEN as u64 || ids_offset.checked_add(ids_len) != Some(len) {
-            return Err(format!(
-                "sections ({ids_offset} + {ids_len} bytes) do not match the file size {len}"
-            ));
+            return Err(Damage::Mismatch {
+                what: "index side file's size",
+                found: len,
+                expected: ids_offset.saturating_add(ids_len),
+            });
         }
         let mut head = vec![0u8; ids_offset as usize];
-        file.read_exact_at(&mut head, 0)
-            .map_err(|e| format!("cannot read: {e}"))?;
-        if crc32fast::hash(&head[INDEX_BASE_AT..]) != LE::read_u32(&head[INDEX_CRC_AT..]) {
-            return Err("checksum mismatch in the header or streams".into());
+        file.read_exact_at(&mut head, 0).map_err(unreadable)?;
+        let stored = LE::read_u32(&head[INDEX_CRC_AT..]);
+        let computed = crc32fast::hash(&head[INDEX_BASE_AT..]);
+        if stored != computed {
+            return Err(Damage::Checksum {
+                what: "index side file header and streams",
+                stored,
+                computed,
+            });
         }
         let stream_count = LE::read_u32(&head[INDEX_STREAM_COUNT_AT..]) as usize;
         let mut r = Reader {
@@ -289,15 +327,24 @@ impl SegmentIndex {
             streams.push(r.stream_span()?);
         }
         if r.at != head.len() {
-            return Err("bytes left over after the streams".into());
+            return Err(Damage::Trailing {
+                what: "index side file's streams",
+                bytes: (head.len() - r.at) as u64,
+            });
         }
         let mut ids = Vec::new();
         if with_ids {
             let mut raw = vec![0u8; ids_len as usize];
             file.read_exact_at(&mut raw, ids_offset)
-                .map_err(|e| format!("cannot read ids: {e}"))?;
-            if crc32fast::hash(&raw) != LE::read_u32(&head[INDEX_IDS_CRC_AT..]) {
-                return Err("checksum mismatch in the ids".into());
+                .map_err(unreadable)?;
+            let stored = LE::read_u32(&head[INDEX_IDS_CRC_AT..]);
+            let computed = crc32fast::hash(&raw);
+            if stored != computed {
+                return Err(Damage::Checksum {
+                    what: "index side file ids",
+                    stored,
+                    computed,
+                });
             }
             ids = raw
                 .chunks_exact(INDEX_ID_ENTRY_LEN)
@@ -308,7 +355,10 @@ impl SegmentIndex {
                 })
                 .collect();
             if ids.iter().any(|e| e.stream as usize >= streams.len()) {
-                return Err("an id names a stream the file does not list".into());
+                return Err(Damage::Field {
+                    what: "index side file ids",
+                    problem: "an id names a stream the file does not list",
+                });
             }
         }
         Ok(Some(SegmentIndex {
@@ -332,31 +382,43 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
+    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], Damage> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let end = end.ok_or_else(|| format!("truncated entry at byte {}", self.at))?;
+        let end = end.ok_or(Damage::Short {
+            what: "index side file stream entry",
+            needed: n as u64,
+            available: (self.bytes.len() - self.at) as u64,
+        })?;
         let out = &self.bytes[self.at..end];
         self.at = end;
         Ok(out)
     }
 
-    fn u64(&mut self) -> std::result::Result<u64, String> {
+    fn u64(&mut self) -> std::result::Result<u64, Damage> {
         self.take(8).map(LE::read_u64)
     }
 
-    fn stream_span(&mut self) -> std::result::Result<StreamSpan, String> {
+    fn stream_span(&mut self) -> std::result::Result<StreamSpan, Damage> {
         let name_len = usize::from(self.take(1)?[0]);
         if name_len == 0 || name_len > MAX_NAME_LEN {
-            return Err("stream name of impossible length".into());
+            return Err(Damage::Length {
+                what: "stream name",
+                length: name_len as u64,
+            });
         }
-        let name = std::str::from_utf8(self.take(name_len)?)
-            .map_err(|_| "stream name is not UTF-8".to_string())?;
+        let name = std::str::from_utf8(self.take(name_len)?).map_err(|_| Damage::Field {
+            what: "stream name",
+            problem: "not UTF-8",
+        })?;
         let first_version = self.u64()?;
         let first_prev = self.u64()?;
         let last_version = self.u64()?;
         let last_location = self.u64()?;
         let count = LE::read_u32(self.take(4)?) as usize;
-        let raw = self.take(count.checked_mul(8).ok_or("checkpoint count overflows")?)?;
+        let raw = self.take(count.checked_mul(8).ok_or(Damage::Length {
+            what: "checkpoint list",
+            length: count as u64,
+        })?)?;
         Ok(StreamSpan {
             name: name.into(),
             first_version,

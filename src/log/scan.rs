@@ -1,7 +1,7 @@
 //! Walking the frames of one segment in order, checking that each continues the chain.
 
 use crate::error::{Error, Result};
-use crate::format::{location, read_frame, FrameFault, RecordView, SEGMENT_HEADER_LEN};
+use crate::format::{location, read_frame, Damage, FrameFault, RecordView, SEGMENT_HEADER_LEN};
 use crate::fs::segment::Segment;
 
 /// Where a walk over a segment's frames stopped, and what it passed.
@@ -36,7 +36,7 @@ impl Walked {
 pub fn walk_frames(
     segment: &Segment,
     first_position: u64,
-    mut visit: impl FnMut(&RecordView<'_>, u64) -> std::result::Result<(), String>,
+    mut visit: impl FnMut(&RecordView<'_>, u64) -> std::result::Result<(), Damage>,
 ) -> Result<Walked> {
     let bytes = segment.bytes();
     let mut walked = Walked {
@@ -57,22 +57,27 @@ pub fn walk_frames(
         };
         let h = frame.header;
         let chain_break = if h.first_position != walked.next_position {
-            Some(format!(
-                "frame starts at position {}, {} expected",
-                h.first_position, walked.next_position
-            ))
+            Some(Damage::Mismatch {
+                what: "frame's first position",
+                found: h.first_position,
+                expected: walked.next_position,
+            })
         } else if h.prev_crc != walked.last_crc() {
-            Some("frame does not chain to the previous frame's checksum".to_string())
+            Some(Damage::Field {
+                what: "frame",
+                problem: "does not chain to the previous frame's checksum (a stale frame)",
+            })
         } else if h.durable < walked.durable {
-            Some(format!(
-                "frame's durable position {} is below the previous frame's {}",
-                h.durable, walked.durable
-            ))
+            Some(Damage::Mismatch {
+                what: "frame's durable position (at least the previous frame's)",
+                found: h.durable,
+                expected: walked.durable,
+            })
         } else {
             None
         };
-        if let Some(reason) = chain_break {
-            walked.fault = FrameFault::Invalid(format!("stale frame: {reason}"));
+        if let Some(damage) = chain_break {
+            walked.fault = FrameFault::Invalid(damage);
             return Ok(walked);
         }
         let mut records = frame.records();

@@ -118,7 +118,7 @@ impl Position {
     }
 
     /// Ends the read with a [`Error::Corrupt`] at `offset` of the current segment.
-    fn corrupt(&mut self, snapshot: &Snapshot, offset: usize, reason: impl Into<String>) -> Error {
+    fn corrupt(&mut self, snapshot: &Snapshot, offset: usize, reason: impl ToString) -> Error {
         self.failed = true;
         let path = snapshot.segments[self.segment].path();
         Error::corrupt(path, offset as u64, reason)
@@ -156,7 +156,7 @@ impl Position {
                 let reason = format!("segment ends before position {}", self.next);
                 Err(self.corrupt(snapshot, offset, reason))
             }
-            Err(fault) => Err(self.corrupt(snapshot, offset, fault.describe())),
+            Err(fault) => Err(self.corrupt(snapshot, offset, fault.to_string())),
         }
     }
 }

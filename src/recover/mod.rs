@@ -294,7 +294,7 @@ fn end_of_tail(
                 format!(
                     "{}; the store was closed cleanly with its data synced up to offset {end}, \
                      so acknowledged data was damaged",
-                    walked.fault.describe()
+                    walked.fault
                 ),
             ));
         }
@@ -333,10 +333,10 @@ fn load_or_rebuild(
     let problem = match SegmentIndex::load(&path, with_ids) {
         Ok(Some(index)) => match index.check_matches(segment) {
             Ok(()) => return Ok(index),
-            Err(reason) => reason,
+            Err(damage) => damage.to_string(),
         },
         Ok(None) => "missing".to_string(),
-        Err(reason) => reason,
+        Err(damage) => damage.to_string(),
     };
     let mut index = SegmentIndex::build(segment)?;
     let reason = match index.write(dir) {

@@ -30,7 +30,7 @@ pub(crate) fn judge(tail: &Segment, walked: &Walked) -> Result<Option<String>> {
             None => return Ok(None),
             Some(at) => format!("no frame at offset {end}, but non-zero bytes at offset {at}"),
         },
-        fault => fault.describe(),
+        fault => fault.to_string(),
     };
     if let Some((offset, header)) = behind.durable_frame()? {
         return Err(Error::corrupt(
