@@ -26,8 +26,8 @@ pub enum Durability {
     Buffered,
 }
 
-/// How to open a store. Built like a sentence (each setting's builder method takes the plain
-/// name, fixed by the API; its getter is `get_`-prefixed, as in `std::process::Command`):
+/// How to open a store. Built like a sentence; each setting is also a public field, to read
+/// back (or to set: every value is checked when the store opens):
 ///
 /// ```
 /// use annals::{Durability, Options};
@@ -37,17 +37,24 @@ pub enum Durability {
 ///     .segment_size(64 << 20)
 ///     .durability(Durability::Buffered)
 ///     .flush_interval(Duration::from_millis(5));
-/// assert_eq!(options.get_segment_size(), 64 << 20);
+/// assert_eq!(options.segment_size, 64 << 20);
+/// assert_eq!(options.durability, Durability::Buffered);
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     #[cfg(feature = "test-hooks")]
     pub(crate) hooks: TestHooks,
-    segment_size: u64,
-    durability: Durability,
-    flush_interval: Duration,
-    max_event_size: usize,
-    dedup_window: u64,
+    /// Bytes per segment file: see [`Options::segment_size()`].
+    pub segment_size: u64,
+    /// When appends return: see [`Options::durability()`].
+    pub durability: Durability,
+    /// Longest time between background syncs: see [`Options::flush_interval()`].
+    pub flush_interval: Duration,
+    /// Largest payload plus metadata of one event: see [`Options::max_event_size()`].
+    pub max_event_size: usize,
+    /// Events whose ids are remembered: see [`Options::dedup_window()`].
+    pub dedup_window: u64,
 }
 
 impl Default for Options {
@@ -128,31 +135,6 @@ impl Options {
     pub fn fault_plan(mut self, plan: FaultPlan) -> Self {
         self.hooks.fault_plan = plan;
         self
-    }
-
-    /// The configured segment size.
-    pub fn get_segment_size(&self) -> u64 {
-        self.segment_size
-    }
-
-    /// The configured durability.
-    pub fn get_durability(&self) -> Durability {
-        self.durability
-    }
-
-    /// The configured flush interval.
-    pub fn get_flush_interval(&self) -> Duration {
-        self.flush_interval
-    }
-
-    /// The configured largest event size.
-    pub fn get_max_event_size(&self) -> usize {
-        self.max_event_size
-    }
-
-    /// The configured dedup window.
-    pub fn get_dedup_window(&self) -> u64 {
-        self.dedup_window
     }
 
     /// Checks that every setting is in range.

@@ -63,8 +63,8 @@ impl Store {
         checkpoint::remove_leftovers(&dir)?;
         let recovered = recover(
             &dir,
-            options.get_segment_size(),
-            options.get_dedup_window(),
+            options.segment_size,
+            options.dedup_window,
             options
                 .custom_stream_hasher()
                 .unwrap_or(default_stream_hash),
@@ -102,7 +102,7 @@ impl Store {
         events: impl IntoIterator<Item = EventData>,
     ) -> Result<AppendResult> {
         let events: Vec<EventData> = events.into_iter().collect();
-        let frame_len = validate(stream, &events, self.inner.options.get_max_event_size())?;
+        let frame_len = validate(stream, &events, self.inner.options.max_event_size)?;
         self.inner.commit.append(Request {
             stream: stream.to_string(),
             expected,

@@ -178,7 +178,7 @@ impl Recorder {
         if let Err(e) = store.append(stream, expected, events) {
             panic!("append {append} to {stream} ({expected}) failed: {e}");
         }
-        if self.options.get_durability() == Durability::Fsync {
+        if self.options.durability == Durability::Fsync {
             self.acknowledge(&[append]);
         }
         append

@@ -99,7 +99,7 @@ impl Writer {
     pub fn new(dir: PathBuf, options: Options, recovered: Recovered) -> Result<Self> {
         // Recovery synced the tail: everything it found is durable.
         let durable = Arc::new(AtomicU64::new(recovered.next_position));
-        let flusher = match options.get_durability() {
+        let flusher = match options.durability {
             Durability::Fsync => None,
             Durability::Buffered => {
                 let tail = recovered
@@ -107,7 +107,7 @@ impl Writer {
                     .last()
                     .ok_or_else(|| Error::InvalidInput("store has no segment".into()))?;
                 Some(Flusher::start(
-                    options.get_flush_interval(),
+                    options.flush_interval,
                     Arc::clone(tail),
                     Arc::clone(&durable),
                 )?)

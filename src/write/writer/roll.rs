@@ -47,7 +47,7 @@ impl Writer {
     /// recovery: the sealed segment is synced before its successor exists, and the successor
     /// is in the manifest before anything is written to it.
     fn roll(&mut self, tail: &Arc<Segment>, needed: usize) -> Result<()> {
-        let capacity = self.options.get_segment_size().max(needed as u64);
+        let capacity = self.options.segment_size.max(needed as u64);
         let base = self.state.next_position;
         self.sync_tail(tail, base)?;
         let next = Segment::create(&self.dir, base, tail.seq() + 1, capacity)?;
