@@ -109,12 +109,18 @@ impl fmt::Display for Damage {
                 f,
                 "{what} checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
             ),
-            Damage::Version { what, found, reads } => write!(
-                f,
-                "{what} has format version {found}; this build of annals reads only version \
-                 {reads} (stores of version 1, from before the durable position in frame \
-                 headers, must be recreated: nothing was released in that format)"
-            ),
+            Damage::Version { what, found, reads } => {
+                write!(
+                    f,
+                    "{what} has format version {found}; this build of annals reads version \
+                     {reads}"
+                )?;
+                if found < reads {
+                    f.write_str(" (written by an older build; nothing was released in that format)")
+                } else {
+                    Ok(())
+                }
+            }
             Damage::Length { what, length } => write!(f, "impossible {what} length {length}"),
             Damage::Field { what, problem } => write!(f, "{what}: {problem}"),
             Damage::Mismatch {
@@ -128,11 +134,17 @@ impl fmt::Display for Damage {
                 what,
                 found,
                 expected,
-            } => write!(
-                f,
-                "an event of stream {stream:?} does not continue it: its {what} is {found:#x}, \
-                 {expected:#x} expected"
-            ),
+            } => {
+                write!(
+                    f,
+                    "an event of stream {stream:?} does not continue it: its {what} is "
+                )?;
+                if *what == "back pointer" {
+                    write!(f, "{found:#x}, {expected:#x} expected")
+                } else {
+                    write!(f, "{found}, {expected} expected")
+                }
+            }
             Damage::Unreadable { what, kind } => write!(f, "cannot read the {what}: {kind}"),
         }
     }

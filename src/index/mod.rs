@@ -121,7 +121,9 @@ impl StreamEntry {
 
     /// Number of checkpoints a stream whose last version is `last_version` has.
     pub fn expected_checkpoints(last_version: u64) -> u64 {
-        (last_version + 1) / CHECKPOINT_INTERVAL
+        // Written so that no version read from a damaged file can overflow it.
+        last_version / CHECKPOINT_INTERVAL
+            + u64::from(last_version % CHECKPOINT_INTERVAL == CHECKPOINT_INTERVAL - 1)
     }
 }
 
@@ -321,6 +323,18 @@ impl IndexBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expected_checkpoints_counts_every_interval_and_never_overflows() {
+        for v in 0..10 * CHECKPOINT_INTERVAL {
+            assert_eq!(
+                StreamEntry::expected_checkpoints(v),
+                (v + 1) / CHECKPOINT_INTERVAL
+            );
+        }
+        let top = StreamEntry::expected_checkpoints(u64::MAX);
+        assert_eq!(top, u64::MAX / CHECKPOINT_INTERVAL + 1);
+    }
 
     fn same_hash(_: &str) -> u64 {
         42
