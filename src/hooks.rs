@@ -12,7 +12,7 @@ pub struct FaultPlan {
     pub short_write: Option<u64>,
     /// The `write` that fails with ENOSPC ("no space left on device").
     pub disk_full: Option<u64>,
-    /// The `fdatasync` of a batch that fails.
+    /// The writer's `fdatasync` that fails (under `Fsync`: a batch's, a roll's, `sync`, close).
     pub fail_sync: Option<u64>,
     /// The `write` at which the writer panics, standing in for a bug.
     pub panic_on_write: Option<u64>,

@@ -284,19 +284,16 @@ impl Writer {
             return Ok(());
         }
         let next_position = self.state.next_position;
-        let synced = match &self.flusher {
+        match &self.flusher {
             Some(flusher) => {
                 flusher.mark_dirty(next_position);
                 Ok(())
             }
             None => {
                 let tail = self.tail();
-                self.faults
-                    .sync(&tail)
-                    .map(|()| self.mark_durable(next_position))
+                self.sync_tail(&tail, next_position)
             }
-        };
-        synced.map_err(|e| self.poison(e))
+        }
     }
 
     /// Records that every event below `position` is on stable storage.
@@ -336,12 +333,12 @@ impl Writer {
     }
 
     /// Syncs `tail`, through the flush thread if there is one (so that no sync runs after a
-    /// failed one); on success every event below `covers` is durable, on failure the writer
+    /// failed one), else directly (where the tests' injected sync failures apply); on success every event below `covers` is durable, on failure the writer
     /// is poisoned.
     fn sync_tail(&mut self, tail: &Segment, covers: u64) -> Result<()> {
         let synced = match &self.flusher {
             Some(flusher) => flusher.sync(tail, covers),
-            None => tail.sync_data().map(|()| self.mark_durable(covers)),
+            None => self.faults.sync(tail).map(|()| self.mark_durable(covers)),
         };
         synced.map_err(|e| self.poison(e))
     }

@@ -102,9 +102,7 @@ impl Drop for Writer {
         if let Some(flusher) = &mut self.flusher {
             flusher.stop();
         }
-        let tail = self.tail();
-        let covers = self.state.next_position;
-        if self.check_writable().is_ok() && self.sync_tail(&tail, covers).is_ok() {
+        if self.sync().is_ok() {
             let closed = Some((self.state.tail_end as u64, self.last_crc));
             let _ = self.record_manifest(closed);
         }
