@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use crate::error::{Error, Result};
-use crate::format::{read_frame, FrameFault, SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::format::{read_frame, FrameFault, SegmentHeader, HEADER_BASE_AT, SEGMENT_HEADER_LEN};
 use crate::fs::dir::{segment_file_name, segment_tmp_name};
 use crate::fs::{self, install};
 
@@ -74,7 +74,7 @@ impl Segment {
         if header.base_position != base_from_name {
             return Err(Error::corrupt(
                 path,
-                16,
+                HEADER_BASE_AT as u64,
                 format!(
                     "header says base position {}, file name says {base_from_name}",
                     header.base_position

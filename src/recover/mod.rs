@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::format::{FrameFault, Manifest, HEADER_BASE_AT};
+use crate::format::{FrameFault, Manifest, HEADER_BASE_AT, HEADER_SEQ_AT};
 use crate::fs::dir::{list_segments, segment_file_name, MANIFEST_FILE};
 use crate::fs::manifest;
 use crate::fs::segment::Segment;
@@ -158,8 +158,8 @@ pub(crate) fn recover(
         Ok(())
     })?;
     let closed = manifest
-        .and_then(|m| m.closed)
-        .filter(|_| manifest.is_some_and(|m| m.tail == tail.header()));
+        .filter(|m| m.tail == tail.header())
+        .and_then(|m| m.closed);
     let cut = match end_of_tail(&tail, &walked, closed)? {
         Some(reason) => {
             tail.zero_from(walked.end)?;
@@ -207,7 +207,7 @@ fn open_segments(dir: &Path, segment_size: u64) -> Result<(Vec<Segment>, Option<
         if segment.seq() != i as u64 {
             return Err(Error::corrupt(
                 &path,
-                24,
+                HEADER_SEQ_AT as u64,
                 format!(
                     "segment sequence number {} where {i} was expected: a segment is missing",
                     segment.seq()
@@ -224,7 +224,7 @@ fn open_segments(dir: &Path, segment_size: u64) -> Result<(Vec<Segment>, Option<
     if segments[0].base_position() != 0 {
         return Err(Error::corrupt(
             segments[0].path(),
-            16,
+            HEADER_BASE_AT as u64,
             "the first segment does not start at position 0: segments are missing",
         ));
     }
