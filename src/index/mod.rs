@@ -30,7 +30,8 @@ pub const CHECKPOINT_INTERVAL: u64 = 32;
 
 /// Whether the index keeps the location of a stream's event `version`.
 pub fn is_checkpoint(version: u64) -> bool {
-    (version + 1).is_multiple_of(CHECKPOINT_INTERVAL)
+    // Written so that no version read from a damaged file can overflow it.
+    version % CHECKPOINT_INTERVAL == CHECKPOINT_INTERVAL - 1
 }
 
 /// Hashes a stream name for the index. Replaceable in tests to force collisions.
@@ -281,16 +282,17 @@ impl IndexBuilder {
             Some(e) => (Some(e.last_version), e.last_location),
             None => (None, NO_PREV),
         };
-        let next_version = last_version.map_or(0, |v| v + 1);
+        // A stream whose last version (read from a damaged file) is the largest has no next.
+        let next_version = last_version.map_or(Some(0), |v| v.checked_add(1));
         let broken = |what, found, expected| Damage::Discontinuous {
             stream: stream.into(),
             what,
             found,
             expected,
         };
-        if version != next_version {
-            return Err(broken("version", version, next_version));
-        }
+        let Some(next_version) = next_version.filter(|&next| next == version) else {
+            return Err(broken("version", version, next_version.unwrap_or(u64::MAX)));
+        };
         if prev != last_location {
             return Err(broken("back pointer", prev, last_location));
         }
@@ -334,6 +336,25 @@ mod tests {
         }
         let top = StreamEntry::expected_checkpoints(u64::MAX);
         assert_eq!(top, u64::MAX / CHECKPOINT_INTERVAL + 1);
+    }
+
+    #[test]
+    fn versions_read_from_damaged_files_never_overflow() {
+        for v in 0..4 * CHECKPOINT_INTERVAL {
+            assert_eq!(is_checkpoint(v), (v + 1) % CHECKPOINT_INTERVAL == 0);
+        }
+        assert!(is_checkpoint(u64::MAX));
+        let mut b = IndexBuilder::default();
+        let refused = b.add_span("s", 0, NO_PREV, u64::MAX, 7, &[]).unwrap_err();
+        assert!(matches!(refused, Damage::Discontinuous { .. }));
+        let refused = b.add_event("t", u64::MAX, NO_PREV, 9).unwrap_err();
+        assert!(matches!(
+            refused,
+            Damage::Discontinuous {
+                what: "version",
+                ..
+            }
+        ));
     }
 
     fn same_hash(_: &str) -> u64 {

@@ -95,9 +95,10 @@ impl SegmentIndex {
             let n = match by_name.get(ev.stream) {
                 Some(&n) => {
                     let span = &mut streams[n as usize];
-                    if ev.version != span.last_version + 1 || ev.prev != span.last_location {
-                        let (what, found, expected) = if ev.version != span.last_version + 1 {
-                            ("version", ev.version, span.last_version + 1)
+                    let next_version = span.last_version.checked_add(1);
+                    if Some(ev.version) != next_version || ev.prev != span.last_location {
+                        let (what, found, expected) = if Some(ev.version) != next_version {
+                            ("version", ev.version, next_version.unwrap_or(u64::MAX))
                         } else {
                             ("back pointer", ev.prev, span.last_location)
                         };
