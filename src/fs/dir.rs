@@ -7,8 +7,9 @@ use crate::error::{Error, Result};
 
 const LOCK_FILE: &str = "LOCK";
 const SEGMENT_EXT: &str = "log";
+const SEGMENT_TMP_EXT: &str = "log.tmp";
 const INDEX_EXT: &str = "idx";
-const TMP_EXT: &str = "tmp";
+const INDEX_TMP_EXT: &str = "idx.tmp";
 /// Name of the manifest file.
 pub const MANIFEST_FILE: &str = "MANIFEST";
 /// Name the manifest is written under before it replaces the old one.
@@ -21,7 +22,7 @@ pub fn segment_file_name(base: u64) -> String {
 
 /// Name of the temporary file a segment is created under.
 pub fn segment_tmp_name(base: u64) -> String {
-    format!("{base:020}.{SEGMENT_EXT}.{TMP_EXT}")
+    format!("{base:020}.{SEGMENT_TMP_EXT}")
 }
 
 /// Name of the index side file of the segment whose first position is `base`.
@@ -31,7 +32,7 @@ pub fn index_file_name(base: u64) -> String {
 
 /// Name of the temporary file an index side file is written under.
 pub fn index_tmp_name(base: u64) -> String {
-    format!("{base:020}.{INDEX_EXT}.{TMP_EXT}")
+    format!("{base:020}.{INDEX_TMP_EXT}")
 }
 
 /// The base position in a name `{base:020}.{ext}`, if the name has that form.
@@ -47,8 +48,8 @@ fn base_of(name: &str, ext: &str) -> Option<u64> {
 /// Whether `name` is a temporary file that annals itself creates in a store directory.
 fn is_own_tmp(name: &str) -> bool {
     name == MANIFEST_TMP
-        || base_of(name, &format!("{SEGMENT_EXT}.{TMP_EXT}")).is_some()
-        || base_of(name, &format!("{INDEX_EXT}.{TMP_EXT}")).is_some()
+        || base_of(name, SEGMENT_TMP_EXT).is_some()
+        || base_of(name, INDEX_TMP_EXT).is_some()
 }
 
 /// The exclusive OS lock on a store directory; released when dropped or when the process dies.
