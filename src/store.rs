@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use crate::error::Result;
 use crate::event::{AppendResult, EventData, EventRef, ExpectedVersion};
 use crate::fs::dir::DirLock;
-use crate::index::{default_stream_hash, StreamEntry};
+use crate::index::{default_stream_hash, Found};
 use crate::log::Snapshot;
 use crate::options::Options;
 use crate::read::{LogView, ReadAll};
@@ -203,8 +203,8 @@ impl Store {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_stream_backward(&self, stream: &str, from: Option<u64>) -> ReadStreamBackward {
-        self.lookup(stream, |snapshot, entry| {
-            ReadStreamBackward::new(snapshot, stream, from, entry)
+        self.lookup(stream, |snapshot, found| {
+            ReadStreamBackward::new(snapshot, stream, from, found)
         })
         .unwrap_or_else(|e| ReadStreamBackward::failed(self.snapshot(), e))
     }
@@ -229,13 +229,13 @@ impl Store {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_stream_version(&self, stream: &str) -> Result<Option<u64>> {
-        self.lookup(stream, |_, entry| entry.map(|e| e.last_version))
+        self.lookup(stream, |_, found| Ok(found.map(|f| f.head.last_version)))
     }
 
     fn lookup<T>(
         &self,
         stream: &str,
-        f: impl FnOnce(Snapshot, Option<&StreamEntry>) -> T,
+        f: impl FnOnce(Snapshot, Option<Found<'_>>) -> Result<T>,
     ) -> Result<T> {
         self.inner.view.lookup(stream, f)
     }

@@ -132,8 +132,9 @@ fn a_full_disk_loses_nothing_and_the_store_recovers_once_space_is_freed() {
     );
     drop(store);
 
-    // The newest side file is lost (as if its background thread had not finished), and the
-    // space it held is taken: opening must rebuild it without writing it.
+    // The index snapshot and the newest side file are lost (as if their background threads
+    // had not finished), and the space they held is taken: opening must rebuild the side file
+    // without writing it.
     let newest_index = common::segment_files(&dir)
         .iter()
         .rev()
@@ -141,6 +142,7 @@ fn a_full_disk_loses_nothing_and_the_store_recovers_once_space_is_freed() {
         .find(|index| index.exists())
         .expect("a side file");
     std::fs::remove_file(&newest_index).unwrap();
+    std::fs::remove_file(dir.join("INDEX")).unwrap();
     take_all_space(&fs.path().join("filler"));
 
     // Opening on the full disk works, and reads everything.

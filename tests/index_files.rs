@@ -1,5 +1,6 @@
 //! Index side files: written for every sealed segment, used on open instead of scanning the
-//! segments, and rebuilt (and reported) when missing, damaged or stale.
+//! segments (for the segments the index snapshot does not cover, or all of them without a
+//! snapshot), and rebuilt (and reported) when missing, damaged or stale.
 
 mod common;
 
@@ -30,6 +31,15 @@ fn make_store(dir: &Path) -> u64 {
     let events = store.next_position();
     store.close().unwrap();
     events
+}
+
+/// Opens the store through its side files: the index snapshot, which would make them
+/// unneeded, is removed first.
+fn open_from_side_files(dir: &Path) -> Store {
+    let _ = std::fs::remove_file(dir.join("INDEX"));
+    let store = Store::open_with(dir, small_segments()).unwrap();
+    assert_eq!(store.open_report().snapshot_position, None);
+    store
 }
 
 /// Every stream reads back whole, in order, with the right payloads.
@@ -88,7 +98,7 @@ fn a_missing_side_file_is_rebuilt_and_reported() {
     make_store(dir.path());
     let idx = index_files(dir.path())[1].clone();
     std::fs::remove_file(&idx).unwrap();
-    let store = Store::open_with(dir.path(), small_segments()).unwrap();
+    let store = open_from_side_files(dir.path());
     let rebuilt = &store.open_report().rebuilt_indexes;
     assert_eq!(rebuilt.len(), 1);
     assert_eq!(rebuilt[0].file, idx);
@@ -96,7 +106,7 @@ fn a_missing_side_file_is_rebuilt_and_reported() {
     assert!(idx.exists(), "the side file is written again");
     check_streams(&store);
     drop(store);
-    let store = Store::open_with(dir.path(), small_segments()).unwrap();
+    let store = open_from_side_files(dir.path());
     assert!(store.open_report().rebuilt_indexes.is_empty());
 }
 
@@ -115,7 +125,7 @@ fn a_damaged_side_file_is_rebuilt_whatever_byte_is_hit() {
         let mut damaged = original.clone();
         damaged[at] ^= 0x21;
         std::fs::write(&idx, &damaged).unwrap();
-        let store = Store::open_with(dir.path(), small_segments()).unwrap();
+        let store = open_from_side_files(dir.path());
         let rebuilt = &store.open_report().rebuilt_indexes;
         assert_eq!(
             rebuilt.len(),
@@ -134,7 +144,7 @@ fn a_damaged_side_file_is_rebuilt_whatever_byte_is_hit() {
     // Cut short, or emptied.
     for len in [0, 10, original.len() / 2, original.len() - 1] {
         std::fs::write(&idx, &original[..len]).unwrap();
-        let store = Store::open_with(dir.path(), small_segments()).unwrap();
+        let store = open_from_side_files(dir.path());
         assert_eq!(
             store.open_report().rebuilt_indexes.len(),
             1,
@@ -150,7 +160,7 @@ fn a_stale_side_file_is_not_trusted() {
     let files = index_files(dir.path());
     // The side file of another segment under this segment's name.
     std::fs::copy(&files[1], &files[0]).unwrap();
-    let store = Store::open_with(dir.path(), small_segments()).unwrap();
+    let store = open_from_side_files(dir.path());
     let rebuilt = &store.open_report().rebuilt_indexes;
     assert_eq!(rebuilt.len(), 1);
     assert_eq!(rebuilt[0].file, files[0]);

@@ -14,6 +14,10 @@ const INDEX_TMP_EXT: &str = "idx.tmp";
 pub const MANIFEST_FILE: &str = "MANIFEST";
 /// Name the manifest is written under before it replaces the old one.
 pub const MANIFEST_TMP: &str = "MANIFEST.tmp";
+/// Name of the index snapshot.
+pub const SNAPSHOT_FILE: &str = "INDEX";
+/// Name the index snapshot is written under before it replaces the old one.
+pub const SNAPSHOT_TMP: &str = "INDEX.tmp";
 
 /// Name of the segment file whose first position is `base`.
 pub fn segment_file_name(base: u64) -> String {
@@ -48,6 +52,7 @@ fn base_of(name: &str, ext: &str) -> Option<u64> {
 /// Whether `name` is a temporary file that annals itself creates in a store directory.
 fn is_own_tmp(name: &str) -> bool {
     name == MANIFEST_TMP
+        || name == SNAPSHOT_TMP
         || base_of(name, SEGMENT_TMP_EXT).is_some()
         || base_of(name, INDEX_TMP_EXT).is_some()
 }
@@ -81,7 +86,8 @@ impl DirLock {
 }
 
 /// Lists the segment files of `dir` as `(base position, path)`, sorted by base, and deletes
-/// the temporary files annals creates (`{base}.log.tmp`, `{base}.idx.tmp`, `MANIFEST.tmp`)
+/// the temporary files annals creates (`{base}.log.tmp`, `{base}.idx.tmp`, `MANIFEST.tmp`,
+/// `INDEX.tmp`)
 /// that a crash left behind: they were never renamed into place, so they hold nothing
 /// acknowledged. Every other entry, of any kind, is left alone.
 pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {

@@ -5,11 +5,12 @@
 //! only for the crate's own tests).
 //!
 //! Owns the files themselves: the directory and its lock ([`dir`]), segment files ([`segment`]),
-//! the manifest ([`manifest`]). May import `format` only (and the shared `error`).
+//! the manifest ([`manifest`]), the index snapshot ([`snapshot`]). May import `format` only (and the shared `error`).
 
 pub(crate) mod dir;
 pub(crate) mod manifest;
 pub(crate) mod segment;
+pub(crate) mod snapshot;
 #[cfg(test)]
 pub(crate) mod trace;
 

@@ -3,27 +3,24 @@
 //! It remembers the locations of the most recent `dedup_window` events that carry an id
 //! (which covers every id among the most recent `dedup_window` events). Each id is keyed by a
 //! 64-bit hash of (stream, id); a hit is only a candidate: the writer reads the record at the
-//! location and checks that it is that stream's event with that id. Memory: a 16-byte ring
-//! entry plus a 16-byte table slot and a control byte per id, with the table at most 7/8 full
-//! and at least about 7/16 full: 35 to 55 bytes per remembered id, about 45 MB at the default
-//! window of one million.
+//! location and checks that it is that stream's event with that id.
+//!
+//! Like the stream index it has layers, newest first: `live`, `frozen` (being written into a
+//! snapshot) and the ids of the index snapshot (`base`, read through its map). Every id gets a
+//! sequence number, counted across the layers, so the window is exact: an id is remembered
+//! while fewer than `dedup_window` ids came after it. Memory of the in-memory layers: a 16-byte
+//! ring entry plus a 16-byte table slot and a control byte per id, with the table at most 7/8
+//! full and at least about 7/16 full: 35 to 55 bytes per id remembered since the snapshot.
 //!
 //! Two (stream, id) pairs whose keys collide within the window make the older one forgotten
 //! early (odds about n² / 2^65 for n remembered ids).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
+use crate::error::Result;
+use crate::index::mapped::MappedIndex;
 use crate::index::{default_stream_hash, mix64, HashKeyed};
-
-/// Remembered ids and where their events are.
-#[derive(Debug)]
-pub struct IdWindow {
-    capacity: usize,
-    /// (key, location) in append order, oldest first.
-    ring: VecDeque<(u64, u64)>,
-    /// key -> location of the newest event with that key.
-    map: HashKeyed<u64>,
-}
 
 /// The key of `id` in `stream`.
 pub fn id_key(stream: &str, id: u128) -> u64 {
@@ -31,53 +28,169 @@ pub fn id_key(stream: &str, id: u128) -> u64 {
     mix64(s ^ mix64(id as u64 ^ mix64((id >> 64) as u64 ^ 0x9e37_79b9_7f4a_7c15)))
 }
 
+/// Ids in append order with their sequence numbers, and a table from key to the newest.
+#[derive(Debug, Default, Clone)]
+pub struct IdRing {
+    /// Sequence number of `ring[0]`.
+    first_seq: u64,
+    /// (key, location), oldest first.
+    ring: VecDeque<(u64, u64)>,
+    /// key -> sequence number of the newest id with that key.
+    map: HashKeyed<u64>,
+}
+
+impl IdRing {
+    /// An empty ring whose first id gets sequence number `first_seq`.
+    fn starting_at(first_seq: u64) -> Self {
+        IdRing {
+            first_seq,
+            ..IdRing::default()
+        }
+    }
+
+    /// The sequence number the next id gets.
+    pub fn next_seq(&self) -> u64 {
+        self.first_seq + self.ring.len() as u64
+    }
+
+    /// The ids with sequence number at least `from`, oldest first, as (key, location).
+    pub fn ids_from(&self, from: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let skip = from.saturating_sub(self.first_seq) as usize;
+        self.ring.iter().skip(skip).copied()
+    }
+
+    fn get(&self, key: u64) -> Option<(u64, u64)> {
+        let seq = *self.map.get(&key)?;
+        let &(_, location) = self.ring.get((seq - self.first_seq) as usize)?;
+        Some((seq, location))
+    }
+
+    /// Appends an id, forgetting the oldest once `capacity` are held.
+    fn push(&mut self, key: u64, location: u64, capacity: usize) {
+        if self.ring.len() >= capacity {
+            let oldest = self.first_seq;
+            if let Some((old_key, _)) = self.ring.pop_front() {
+                self.first_seq += 1;
+                if self.map.get(&old_key) == Some(&oldest) {
+                    self.map.remove(&old_key);
+                }
+            }
+        }
+        let seq = self.next_seq();
+        self.ring.push_back((key, location));
+        self.map.insert(key, seq);
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.ring.capacity() * 16 + self.map.capacity() * 17
+    }
+}
+
+/// Remembered ids and where their events are.
+#[derive(Debug)]
+pub struct IdWindow {
+    capacity: usize,
+    base: Option<Arc<MappedIndex>>,
+    frozen: Option<Arc<IdRing>>,
+    live: IdRing,
+}
+
 impl IdWindow {
-    /// A window remembering up to `capacity` ids.
-    pub fn new(capacity: u64) -> Self {
+    /// A window remembering up to `capacity` ids, over the ids of `base`.
+    pub fn new(capacity: u64, base: Option<Arc<MappedIndex>>) -> Self {
+        let first_seq = base.as_ref().map_or(0, |b| b.header().id_seq_end);
         IdWindow {
             capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
-            ring: VecDeque::new(),
-            map: HashKeyed::default(),
+            base,
+            frozen: None,
+            live: IdRing::starting_at(first_seq),
         }
     }
 
     /// Makes room for `additional` more ids (capped at the window) in one allocation.
     pub fn reserve(&mut self, additional: usize) {
-        let n = additional.min(self.capacity.saturating_sub(self.ring.len()));
-        self.ring.reserve(n);
-        self.map.reserve(n);
+        let n = additional.min(self.capacity.saturating_sub(self.live.ring.len()));
+        self.live.ring.reserve(n);
+        self.live.map.reserve(n);
+    }
+
+    /// Sequence number of the oldest id still in the window.
+    fn oldest(&self) -> u64 {
+        self.live.next_seq().saturating_sub(self.capacity as u64)
     }
 
     /// The location of the newest remembered event whose key is `key`.
-    pub fn get(&self, key: u64) -> Option<u64> {
-        self.map.get(&key).copied()
+    pub fn get(&self, key: u64) -> Result<Option<u64>> {
+        let oldest = self.oldest();
+        let in_window =
+            |found: Option<(u64, u64)>| found.filter(|&(seq, _)| seq >= oldest).map(|(_, l)| l);
+        if let Some(location) = in_window(self.live.get(key)) {
+            return Ok(Some(location));
+        }
+        if let Some(location) = in_window(self.frozen.as_ref().and_then(|f| f.get(key))) {
+            return Ok(Some(location));
+        }
+        match &self.base {
+            Some(base) => Ok(in_window(base.id(key)?)),
+            None => Ok(None),
+        }
     }
 
     /// Remembers that the event at `location` has key `key`, forgetting the oldest id if the
     /// window is full.
     pub fn insert(&mut self, key: u64, location: u64) {
-        if self.capacity == 0 {
-            return;
+        if self.capacity > 0 {
+            self.live.push(key, location, self.capacity);
         }
-        if self.ring.len() == self.capacity {
-            if let Some((old_key, old_location)) = self.ring.pop_front() {
-                if self.map.get(&old_key) == Some(&old_location) {
-                    self.map.remove(&old_key);
-                }
-            }
-        }
-        self.ring.push_back((key, location));
-        self.map.insert(key, location);
     }
 
     /// Number of remembered ids.
     pub fn len(&self) -> usize {
-        self.ring.len()
+        let first = match (&self.base, &self.frozen) {
+            (Some(base), _) => base.header().id_seq_end - base.header().ids,
+            (None, Some(frozen)) => frozen.first_seq,
+            (None, None) => self.live.first_seq,
+        };
+        let held = self.live.next_seq() - first.max(self.oldest());
+        usize::try_from(held).unwrap_or(usize::MAX)
     }
 
-    /// Bytes held on the heap (allocator overhead not included).
+    /// Bytes the in-memory layers hold on the heap (allocator overhead not included).
     pub fn heap_bytes(&self) -> usize {
-        self.ring.capacity() * 16 + self.map.capacity() * 17
+        self.live.heap_bytes() + self.frozen.as_ref().map_or(0, |f| f.heap_bytes())
+    }
+
+    /// The number of ids the window holds at most.
+    pub fn capacity(&self) -> u64 {
+        self.capacity as u64
+    }
+
+    /// Makes the live ring the frozen one and returns it (`None` if one is frozen already).
+    pub fn freeze(&mut self) -> Option<Arc<IdRing>> {
+        if self.frozen.is_some() {
+            return None;
+        }
+        let next = IdRing::starting_at(self.live.next_seq());
+        let frozen = Arc::new(std::mem::replace(&mut self.live, next));
+        self.frozen = Some(Arc::clone(&frozen));
+        Some(frozen)
+    }
+
+    /// A snapshot holding the frozen ring is in place: it becomes the base.
+    pub fn install(&mut self, base: Arc<MappedIndex>) {
+        self.base = Some(base);
+        self.frozen = None;
+    }
+
+    /// Writing the snapshot failed: the frozen ring goes back under the live one.
+    pub fn thaw(&mut self) {
+        if let Some(frozen) = self.frozen.take() {
+            let mut ring = Arc::try_unwrap(frozen).unwrap_or_else(|shared| (*shared).clone());
+            for (key, location) in self.live.ring.drain(..) {
+                ring.push(key, location, self.capacity);
+            }
+            self.live = ring;
+        }
     }
 }
 
@@ -87,25 +200,25 @@ mod tests {
 
     #[test]
     fn the_oldest_ids_are_forgotten_first() {
-        let mut w = IdWindow::new(3);
+        let mut w = IdWindow::new(3, None);
         for i in 0..5u64 {
             w.insert(id_key("s", u128::from(i)), 100 + i);
         }
         assert_eq!(w.len(), 3);
-        assert_eq!(w.get(id_key("s", 0)), None);
-        assert_eq!(w.get(id_key("s", 1)), None);
-        assert_eq!(w.get(id_key("s", 4)), Some(104));
+        assert_eq!(w.get(id_key("s", 0)).unwrap(), None);
+        assert_eq!(w.get(id_key("s", 1)).unwrap(), None);
+        assert_eq!(w.get(id_key("s", 4)).unwrap(), Some(104));
         assert_ne!(id_key("s", 4), id_key("t", 4));
     }
 
     #[test]
     fn a_key_seen_again_is_kept_until_its_newest_event_leaves() {
-        let mut w = IdWindow::new(2);
+        let mut w = IdWindow::new(2, None);
         let k = id_key("s", 7);
         w.insert(k, 1);
         w.insert(k, 2);
         w.insert(id_key("s", 8), 3);
         // The first (k, 1) left the window; k still points at its newer event.
-        assert_eq!(w.get(k), Some(2));
+        assert_eq!(w.get(k).unwrap(), Some(2));
     }
 }

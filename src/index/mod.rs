@@ -1,4 +1,4 @@
-//! The per-stream sparse offset index, resident in memory.
+//! The per-stream sparse offset index.
 //!
 //! For each stream it keeps the version and location of the stream's last event (the head of
 //! its back-pointer chain) and, for every [`CHECKPOINT_INTERVAL`]-th version, that event's
@@ -9,21 +9,32 @@
 //! Streams are keyed by a 64-bit hash of their name; names are not kept in memory. Two names
 //! can hash alike, so every lookup verifies the name in the record at the entry's head
 //! location (a caller-supplied check), and a stream whose hash is taken by another stream
-//! lives in a small map keyed by its full name. Entries take about 64 bytes of table plus
-//! 8 bytes per checkpoint: under 1 byte per event for streams of 100 events.
+//! lives in a small map keyed by its full name.
 //!
-//! This folder owns every index kept beside the log: the stream index (here), the sealed
-//! segments' side files ([`side_file`]) and the window of event ids ([`ids`]). May import
-//! `format`, `fs` and `log`.
+//! The index has up to three layers, newest first: `live` (in memory: the streams appended to
+//! since the last snapshot began), `frozen` (in memory: the layer a background thread is
+//! writing into a new snapshot) and `base` (the index snapshot, read through its map: see
+//! [`mapped`] and [`persist`]). A stream's entry in a layer holds its checkpoints from
+//! `cp_base` on; older ones are in the layers below. Which stream owns a hash is settled once,
+//! by the first stream to take it, and holds in every layer. In-memory entries take about
+//! 72 bytes of table plus 8 bytes per checkpoint; the base takes no heap at all.
+//!
+//! This folder owns every index kept beside the log: the stream index (here and in
+//! [`builder`]), the index snapshot ([`mapped`], [`persist`]), the sealed segments' side files
+//! ([`side_file`]) and the window of event ids ([`ids`]). May import `format`, `fs` and `log`.
 
+pub(crate) mod builder;
 pub(crate) mod ids;
+pub(crate) mod mapped;
+pub(crate) mod persist;
 pub(crate) mod side_file;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use crate::error::Result;
-use crate::format::{Damage, NO_PREV};
+use mapped::{BaseEntry, MappedIndex};
 
 /// Every this many versions of a stream, the index keeps the event's location.
 pub const CHECKPOINT_INTERVAL: u64 = 32;
@@ -80,18 +91,33 @@ impl Hasher for PassThrough {
 /// A map keyed by a hash that is used as it is.
 pub type HashKeyed<V> = HashMap<u64, V, BuildHasherDefault<PassThrough>>;
 
-/// What the index holds for one stream.
+/// What an in-memory layer holds for one stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StreamEntry {
     /// Version of the stream's last event.
     pub last_version: u64,
     /// Location of the stream's last event.
     pub last_location: u64,
-    /// `checkpoints[j]` is the location of version `(j + 1) * CHECKPOINT_INTERVAL - 1`.
+    /// Number of the stream's checkpoints that the layers below hold.
+    pub cp_base: u64,
+    /// `checkpoints[j]` is the location of version `(cp_base + j + 1) * CHECKPOINT_INTERVAL - 1`.
     pub checkpoints: Vec<u64>,
 }
 
 impl StreamEntry {
+    /// An entry continuing `below` (the stream's head in the layers below), or a new stream.
+    pub fn continuing(below: Option<Head>) -> Self {
+        match below {
+            Some(h) => StreamEntry {
+                last_version: h.last_version,
+                last_location: h.last_location,
+                cp_base: StreamEntry::expected_checkpoints(h.last_version),
+                checkpoints: Vec::new(),
+            },
+            None => StreamEntry::default(),
+        }
+    }
+
     /// Records that the stream's event `version` is at `location` (versions in order).
     pub fn push(&mut self, version: u64, location: u64) {
         if is_checkpoint(version) {
@@ -106,17 +132,11 @@ impl StreamEntry {
         self.last_location = location;
     }
 
-    /// The nearest indexed event at or above `version` (which must not exceed the last
-    /// version): its version and location. Walking back pointers from it reaches `version`
-    /// in fewer than [`CHECKPOINT_INTERVAL`] hops.
-    pub fn walk_start(&self, version: u64) -> (u64, u64) {
-        let j = version / CHECKPOINT_INTERVAL;
-        match usize::try_from(j)
-            .ok()
-            .and_then(|j| self.checkpoints.get(j))
-        {
-            Some(&location) => ((j + 1) * CHECKPOINT_INTERVAL - 1, location),
-            None => (self.last_version, self.last_location),
+    /// The stream's head.
+    pub fn head(&self) -> Head {
+        Head {
+            last_version: self.last_version,
+            last_location: self.last_location,
         }
     }
 
@@ -128,69 +148,85 @@ impl StreamEntry {
     }
 }
 
+/// The last event of a stream: its version and location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// Version of the stream's last event.
+    pub last_version: u64,
+    /// Location of the stream's last event.
+    pub last_location: u64,
+}
+
+impl From<BaseEntry> for Head {
+    fn from(e: BaseEntry) -> Head {
+        Head {
+            last_version: e.last_version,
+            last_location: e.last_location,
+        }
+    }
+}
+
+/// A stream found in the index: its head, and the way to its checkpoints.
+#[derive(Debug, Clone, Copy)]
+pub struct Found<'a> {
+    index: &'a StreamIndex,
+    stream: &'a str,
+    slot: Slot,
+    /// The stream's last event.
+    pub head: Head,
+}
+
+impl Found<'_> {
+    /// The locations of the stream's checkpoints from checkpoint `from` on.
+    pub fn checkpoints_from(&self, from: u64) -> Result<Vec<u64>> {
+        self.index
+            .checkpoints(self.stream, self.slot, self.head, from)
+    }
+
+    /// The nearest indexed event at or above `version` (which must not exceed the last
+    /// version): its version and location. Walking back pointers from it reaches `version`
+    /// in fewer than [`CHECKPOINT_INTERVAL`] hops.
+    pub fn walk_start(&self, version: u64) -> Result<(u64, u64)> {
+        let j = version / CHECKPOINT_INTERVAL;
+        if j < StreamEntry::expected_checkpoints(self.head.last_version) {
+            if let Some(&location) = self.checkpoints_from(j)?.first() {
+                return Ok(((j + 1) * CHECKPOINT_INTERVAL - 1, location));
+            }
+        }
+        Ok((self.head.last_version, self.head.last_location))
+    }
+}
+
 /// Where a stream's entry lives (or will live), as found by [`StreamIndex::find`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
-    /// In the hash-keyed table under this hash (the stream owns it, or it is free).
+    /// Under this hash (the stream owns it, or it is free).
     Hashed(u64),
-    /// In the map of streams whose hash another stream owns.
+    /// Among the streams whose hash another stream owns, by full name.
     Collided,
 }
 
-/// The sparse index of every stream in the store.
-#[derive(Debug)]
-pub struct StreamIndex {
-    hasher: StreamHasher,
-    by_hash: HashKeyed<StreamEntry>,
-    collided: HashMap<Box<str>, StreamEntry>,
+/// An in-memory layer of the index.
+#[derive(Debug, Default, Clone)]
+pub struct Layer {
+    /// Entries of the streams that own their hash.
+    pub by_hash: HashKeyed<StreamEntry>,
+    /// Entries of the streams whose hash another stream owns.
+    pub collided: HashMap<Box<str>, StreamEntry>,
+    /// Streams of this layer that no layer below has.
+    pub new_streams: usize,
 }
 
-impl StreamIndex {
-    /// An empty index using `hasher` for stream names.
-    pub fn new(hasher: StreamHasher) -> Self {
-        StreamIndex {
-            hasher,
-            by_hash: HashKeyed::default(),
-            collided: HashMap::new(),
+impl Layer {
+    /// The entry of `stream` found at `slot`.
+    pub fn get(&self, slot: Slot, stream: &str) -> Option<&StreamEntry> {
+        match slot {
+            Slot::Hashed(hash) => self.by_hash.get(&hash),
+            Slot::Collided => self.collided.get(stream),
         }
     }
 
-    /// Finds `stream`. `is_at(location, stream)` must say whether the record at `location`
-    /// belongs to `stream`; it settles which of the streams sharing a hash an entry is for.
-    pub fn find(
-        &self,
-        stream: &str,
-        is_at: impl Fn(u64, &str) -> Result<bool>,
-    ) -> Result<(Slot, Option<&StreamEntry>)> {
-        let hash = (self.hasher)(stream);
-        match self.by_hash.get(&hash) {
-            None => Ok((Slot::Hashed(hash), None)),
-            Some(entry) if is_at(entry.last_location, stream)? => {
-                Ok((Slot::Hashed(hash), Some(entry)))
-            }
-            Some(_) => Ok((Slot::Collided, self.collided.get(stream))),
-        }
-    }
-
-    /// Records the events of one append: `stream`'s versions from `first_version` on are at
-    /// `locations`, in order. `slot` comes from [`StreamIndex::find`] for the same stream,
-    /// with no other append to it in between.
-    pub fn append(&mut self, stream: &str, slot: Slot, first_version: u64, locations: &[u64]) {
-        let entry = match slot {
-            Slot::Hashed(hash) => self.by_hash.entry(hash).or_default(),
-            Slot::Collided => self.collided.entry(stream.into()).or_default(),
-        };
-        for (version, &location) in (first_version..).zip(locations) {
-            entry.push(version, location);
-        }
-    }
-
-    /// Number of streams.
-    pub fn len(&self) -> usize {
-        self.by_hash.len() + self.collided.len()
-    }
-
-    /// Bytes the index holds on the heap: table slots, control bytes and checkpoint lists
+    /// Bytes the layer holds on the heap: table slots, control bytes and checkpoint lists
     /// (allocator overhead not included).
     pub fn heap_bytes(&self) -> usize {
         let slot = std::mem::size_of::<(u64, StreamEntry)>() + 1;
@@ -207,124 +243,233 @@ impl StreamIndex {
             + checkpoints
             + names
     }
-}
 
-/// Builds a [`StreamIndex`] while opening a store, keyed by full names (known then from the
-/// index side files and the tail scan), checking that each stream's versions and back pointers
-/// continue where they left off.
-#[derive(Debug, Default)]
-pub struct IndexBuilder {
-    streams: HashMap<Box<str>, StreamEntry>,
-}
-
-impl IndexBuilder {
-    /// Adds one event; the error says how it fails to continue its stream.
-    pub fn add_event(
-        &mut self,
-        stream: &str,
-        version: u64,
-        prev: u64,
-        location: u64,
-    ) -> std::result::Result<(), Damage> {
-        self.entry_continued(stream, version, prev)?
-            .push(version, location);
-        Ok(())
-    }
-
-    /// Adds what a segment's index side file says of one stream: its events in that segment
-    /// run from `first_version` (whose back pointer is `first_prev`) to `last_version` at
-    /// `last_location`, with these checkpoints.
-    pub fn add_span(
-        &mut self,
-        stream: &str,
-        first_version: u64,
-        first_prev: u64,
-        last_version: u64,
-        last_location: u64,
-        checkpoints: &[u64],
-    ) -> std::result::Result<(), Damage> {
-        if last_version < first_version {
-            return Err(Damage::Discontinuous {
-                stream: stream.into(),
-                what: "last version in the segment",
-                found: last_version,
-                expected: first_version,
-            });
+    /// Puts `newer` (a layer that was above this one) on top of it: entries of `newer`
+    /// continue this layer's.
+    fn absorb(&mut self, newer: Layer) {
+        fn merge(below: &mut StreamEntry, mut above: StreamEntry) {
+            let keep = above.cp_base.saturating_sub(below.cp_base) as usize;
+            below.checkpoints.truncate(keep);
+            below.checkpoints.append(&mut above.checkpoints);
+            below.last_version = above.last_version;
+            below.last_location = above.last_location;
         }
-        let before = first_version
-            .checked_sub(1)
-            .map_or(0, StreamEntry::expected_checkpoints);
-        let expected = StreamEntry::expected_checkpoints(last_version).saturating_sub(before);
-        if expected != checkpoints.len() as u64 {
-            return Err(Damage::Discontinuous {
-                stream: stream.into(),
-                what: "checkpoint count in the segment",
-                found: checkpoints.len() as u64,
-                expected,
-            });
-        }
-        let entry = self.entry_continued(stream, first_version, first_prev)?;
-        entry.checkpoints.extend_from_slice(checkpoints);
-        entry.last_version = last_version;
-        entry.last_location = last_location;
-        Ok(())
-    }
-
-    /// The entry that an event of `stream` with this version and back pointer continues
-    /// (a new one for version 0 of a new stream).
-    fn entry_continued(
-        &mut self,
-        stream: &str,
-        version: u64,
-        prev: u64,
-    ) -> std::result::Result<&mut StreamEntry, Damage> {
-        let (last_version, last_location) = match self.streams.get(stream) {
-            Some(e) => (Some(e.last_version), e.last_location),
-            None => (None, NO_PREV),
-        };
-        // A stream whose last version (read from a damaged file) is the largest has no next.
-        let next_version = last_version.map_or(Some(0), |v| v.checked_add(1));
-        let broken = |what, found, expected| Damage::Discontinuous {
-            stream: stream.into(),
-            what,
-            found,
-            expected,
-        };
-        let Some(next_version) = next_version.filter(|&next| next == version) else {
-            return Err(broken("version", version, next_version.unwrap_or(u64::MAX)));
-        };
-        if prev != last_location {
-            return Err(broken("back pointer", prev, last_location));
-        }
-        if last_version.is_none() {
-            self.streams.insert(stream.into(), StreamEntry::default());
-        }
-        // Present: found above, or inserted just now.
-        self.streams
-            .get_mut(stream)
-            .ok_or_else(|| broken("version", version, next_version))
-    }
-
-    /// The finished index, keyed by hashes from `hasher`.
-    pub fn finish(self, hasher: StreamHasher) -> StreamIndex {
-        let mut index = StreamIndex::new(hasher);
-        index.by_hash.reserve(self.streams.len());
-        for (name, mut entry) in self.streams {
-            entry.checkpoints.shrink_to_fit();
-            let hash = hasher(&name);
-            if let std::collections::hash_map::Entry::Vacant(slot) = index.by_hash.entry(hash) {
-                slot.insert(entry);
-            } else {
-                index.collided.insert(name, entry);
+        for (hash, entry) in newer.by_hash {
+            match self.by_hash.get_mut(&hash) {
+                Some(below) => merge(below, entry),
+                None => {
+                    self.by_hash.insert(hash, entry);
+                }
             }
         }
-        index
+        for (name, entry) in newer.collided {
+            match self.collided.get_mut(&name) {
+                Some(below) => merge(below, entry),
+                None => {
+                    self.collided.insert(name, entry);
+                }
+            }
+        }
+        self.new_streams += newer.new_streams;
+    }
+}
+
+/// The index of every stream in the store.
+#[derive(Debug)]
+pub struct StreamIndex {
+    hasher: StreamHasher,
+    base: Option<Arc<MappedIndex>>,
+    frozen: Option<Arc<Layer>>,
+    live: Layer,
+}
+
+impl StreamIndex {
+    /// An index of `live` over `base`, hashing names with `hasher`.
+    pub fn new(hasher: StreamHasher, base: Option<Arc<MappedIndex>>, live: Layer) -> Self {
+        StreamIndex {
+            hasher,
+            base,
+            frozen: None,
+            live,
+        }
+    }
+
+    /// The in-memory layers, newest first.
+    fn layers(&self) -> impl Iterator<Item = &Layer> {
+        std::iter::once(&self.live).chain(self.frozen.as_deref())
+    }
+
+    /// Finds `stream`: where its entry lives and its head. `is_at(location, stream)` must say
+    /// whether the record at `location` belongs to `stream`; it settles which of the streams
+    /// sharing a hash an entry is for.
+    pub fn find(
+        &self,
+        stream: &str,
+        is_at: impl Fn(u64, &str) -> Result<bool>,
+    ) -> Result<(Slot, Option<Head>)> {
+        let hash = (self.hasher)(stream);
+        let owner = match self.layers().find_map(|l| l.by_hash.get(&hash)) {
+            Some(entry) => Some(entry.head()),
+            None => match &self.base {
+                Some(base) => base.stream(hash)?.map(Head::from),
+                None => None,
+            },
+        };
+        match owner {
+            None => Ok((Slot::Hashed(hash), None)),
+            Some(head) if is_at(head.last_location, stream)? => {
+                Ok((Slot::Hashed(hash), Some(head)))
+            }
+            Some(_) => {
+                let head = match self.layers().find_map(|l| l.collided.get(stream)) {
+                    Some(entry) => Some(entry.head()),
+                    None => self
+                        .base
+                        .as_ref()
+                        .and_then(|b| b.collided(stream))
+                        .map(Head::from),
+                };
+                Ok((Slot::Collided, head))
+            }
+        }
+    }
+
+    /// Finds `stream` for reading (see [`StreamIndex::find`]).
+    pub fn lookup<'a>(
+        &'a self,
+        stream: &'a str,
+        is_at: impl Fn(u64, &str) -> Result<bool>,
+    ) -> Result<Option<Found<'a>>> {
+        let (slot, head) = self.find(stream, is_at)?;
+        Ok(head.map(|head| Found {
+            index: self,
+            stream,
+            slot,
+            head,
+        }))
+    }
+
+    /// Records the events of one append: `stream`'s versions from `first_version` on are at
+    /// `locations`, in order. `slot` and `below` (the stream's head before the append) come
+    /// from [`StreamIndex::find`] for the same stream, with no other append to it in between.
+    pub fn append(
+        &mut self,
+        stream: &str,
+        slot: Slot,
+        below: Option<Head>,
+        first_version: u64,
+        locations: &[u64],
+    ) {
+        let live = &mut self.live;
+        let entry = match slot {
+            Slot::Hashed(hash) => live.by_hash.entry(hash).or_insert_with(|| {
+                live.new_streams += usize::from(below.is_none());
+                StreamEntry::continuing(below)
+            }),
+            Slot::Collided => live.collided.entry(stream.into()).or_insert_with(|| {
+                live.new_streams += usize::from(below.is_none());
+                StreamEntry::continuing(below)
+            }),
+        };
+        for (version, &location) in (first_version..).zip(locations) {
+            entry.push(version, location);
+        }
+    }
+
+    /// The locations of the checkpoints of `stream` (found at `slot`, with head `head`) from
+    /// checkpoint `from` on: checkpoint `j` is version `(j + 1) * CHECKPOINT_INTERVAL - 1`.
+    pub fn checkpoints(&self, stream: &str, slot: Slot, head: Head, from: u64) -> Result<Vec<u64>> {
+        let mut hi = StreamEntry::expected_checkpoints(head.last_version);
+        let mut pieces: Vec<&[u64]> = Vec::new();
+        for entry in self.layers().filter_map(|l| l.get(slot, stream)) {
+            if hi <= from {
+                break;
+            }
+            let lo = entry.cp_base.max(from);
+            if lo < hi {
+                let range = (lo - entry.cp_base) as usize..(hi - entry.cp_base) as usize;
+                pieces.push(entry.checkpoints.get(range).unwrap_or_default());
+            }
+            hi = hi.min(entry.cp_base);
+        }
+        let mut out = match (&self.base, hi > from) {
+            (Some(base), true) => {
+                let entry = match slot {
+                    Slot::Hashed(hash) => base.stream(hash)?,
+                    Slot::Collided => base.collided(stream),
+                };
+                match entry {
+                    Some(entry) => base.checkpoints(&entry, from, hi)?,
+                    None => Vec::new(),
+                }
+            }
+            _ => Vec::new(),
+        };
+        for piece in pieces.into_iter().rev() {
+            out.extend_from_slice(piece);
+        }
+        Ok(out)
+    }
+
+    /// Number of streams.
+    pub fn len(&self) -> usize {
+        let below = self
+            .base
+            .as_ref()
+            .map_or(0, |b| b.header().streams as usize);
+        below + self.layers().map(|l| l.new_streams).sum::<usize>()
+    }
+
+    /// Bytes the in-memory layers hold on the heap (allocator overhead not included); the
+    /// base is read through its map and takes none.
+    pub fn heap_bytes(&self) -> usize {
+        self.layers().map(Layer::heap_bytes).sum()
+    }
+
+    /// The hash of stream names in use.
+    pub fn hasher(&self) -> StreamHasher {
+        self.hasher
+    }
+
+    /// The index snapshot under the in-memory layers, if any.
+    pub fn base(&self) -> Option<&Arc<MappedIndex>> {
+        self.base.as_ref()
+    }
+
+    /// Makes the live layer the frozen one, for a snapshot to be written from, and returns it
+    /// (`None` if a layer is frozen already).
+    pub fn freeze(&mut self) -> Option<Arc<Layer>> {
+        if self.frozen.is_some() {
+            return None;
+        }
+        let frozen = Arc::new(std::mem::take(&mut self.live));
+        self.frozen = Some(Arc::clone(&frozen));
+        Some(frozen)
+    }
+
+    /// A snapshot of the base and the frozen layer is in place: it becomes the base.
+    pub fn install(&mut self, base: Arc<MappedIndex>) {
+        self.base = Some(base);
+        self.frozen = None;
+    }
+
+    /// Writing the snapshot failed: the frozen layer goes back under the live one.
+    pub fn thaw(&mut self) {
+        if let Some(frozen) = self.frozen.take() {
+            let mut below = Arc::try_unwrap(frozen).unwrap_or_else(|shared| (*shared).clone());
+            below.absorb(std::mem::take(&mut self.live));
+            self.live = below;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::builder::IndexBuilder;
+    use super::ids::IdRing;
+    use super::persist::{self, SnapshotInput};
     use super::*;
+    use crate::format::{Damage, SegmentEnd, NO_PREV};
 
     #[test]
     fn expected_checkpoints_counts_every_interval_and_never_overflows() {
@@ -344,7 +489,7 @@ mod tests {
             assert_eq!(is_checkpoint(v), (v + 1) % CHECKPOINT_INTERVAL == 0);
         }
         assert!(is_checkpoint(u64::MAX));
-        let mut b = IndexBuilder::default();
+        let mut b = IndexBuilder::new(default_stream_hash, None);
         let refused = b.add_span("s", 0, NO_PREV, u64::MAX, 7, &[]).unwrap_err();
         assert!(matches!(refused, Damage::Discontinuous { .. }));
         let refused = b.add_event("t", u64::MAX, NO_PREV, 9).unwrap_err();
@@ -362,65 +507,128 @@ mod tests {
     }
 
     /// A fake log: which stream each location holds.
-    struct Names(HashMap<u64, &'static str>);
+    struct Names(HashMap<u64, String>);
 
     impl Names {
         fn is_at(&self) -> impl Fn(u64, &str) -> Result<bool> + '_ {
-            |loc, stream| Ok(self.0.get(&loc) == Some(&stream))
+            |loc, stream| Ok(self.0.get(&loc).map(String::as_str) == Some(stream))
+        }
+    }
+
+    /// Appends one event to each stream in turn, `rounds` times, from location `*loc` on.
+    fn append_rounds(
+        index: &mut StreamIndex,
+        names: &mut Names,
+        streams: &[&str],
+        rounds: std::ops::Range<u64>,
+        loc: &mut u64,
+    ) {
+        for round in rounds {
+            for &stream in streams {
+                let (slot, head) = index.find(stream, names.is_at()).unwrap();
+                let version = head.map_or(0, |h| h.last_version + 1);
+                assert_eq!(version, round, "stream {stream}");
+                names.0.insert(*loc, stream.to_string());
+                index.append(stream, slot, head, version, &[*loc]);
+                *loc += 1;
+            }
+        }
+    }
+
+    /// Checks every stream's head and checkpoints after `rounds` rounds of `append_rounds`
+    /// from location 100.
+    fn check_rounds(index: &StreamIndex, names: &Names, streams: &[&str], rounds: u64) {
+        let n = streams.len() as u64;
+        for (i, &stream) in (0u64..).zip(streams) {
+            let found = index.lookup(stream, names.is_at()).unwrap().unwrap();
+            assert_eq!(found.head.last_version, rounds - 1);
+            assert_eq!(found.head.last_location, 100 + (rounds - 1) * n + i);
+            let expected: Vec<u64> = (0..rounds)
+                .filter(|&v| is_checkpoint(v))
+                .map(|v| 100 + v * n + i)
+                .collect();
+            assert_eq!(found.checkpoints_from(0).unwrap(), expected, "{stream}");
+            assert_eq!(
+                found.checkpoints_from(1).unwrap(),
+                expected[1.min(expected.len())..]
+            );
+            for v in 0..rounds {
+                let (top, loc) = found.walk_start(v).unwrap();
+                assert!(top >= v && top - v < CHECKPOINT_INTERVAL, "{v} -> {top}");
+                assert_eq!(loc, 100 + top * n + i);
+            }
         }
     }
 
     #[test]
     fn streams_that_hash_alike_never_mix() {
         let mut names = Names(HashMap::new());
-        let mut index = StreamIndex::new(same_hash);
+        let mut index = StreamIndex::new(same_hash, None, Layer::default());
         let mut loc = 100;
-        for round in 0..40u64 {
-            for stream in ["a", "b", "c"] {
-                let (slot, entry) = index.find(stream, names.is_at()).unwrap();
-                let version = entry.map_or(0, |e| e.last_version + 1);
-                assert_eq!(version, round, "stream {stream}");
-                names.0.insert(loc, stream);
-                index.append(stream, slot, version, &[loc]);
-                loc += 1;
-            }
-        }
+        let streams = ["a", "b", "c"];
+        append_rounds(&mut index, &mut names, &streams, 0..80, &mut loc);
         assert_eq!(index.len(), 3);
-        for (i, stream) in ["a", "b", "c"].into_iter().enumerate() {
-            let (_, entry) = index.find(stream, names.is_at()).unwrap();
-            let entry = entry.unwrap();
-            assert_eq!(entry.last_version, 39);
-            assert_eq!(entry.last_location, 100 + 39 * 3 + i as u64);
-            // Version 31 was appended in round 31.
-            assert_eq!(entry.checkpoints, [100 + 31 * 3 + i as u64]);
-        }
+        check_rounds(&index, &names, &streams, 80);
         assert!(index.find("d", names.is_at()).unwrap().1.is_none());
     }
 
+    /// Writes a snapshot of `index`'s base and live layer into `dir` and installs it.
+    fn snapshot(index: &mut StreamIndex, dir: &std::path::Path, hasher: StreamHasher) {
+        let streams = index.freeze().unwrap();
+        let input = SnapshotInput {
+            hasher,
+            end_position: 1,
+            segments: vec![SegmentEnd::default()],
+            base: index.base().cloned(),
+            streams,
+            ids: Arc::new(IdRing::default()),
+            window: 0,
+        };
+        let written = persist::write(dir, &input).unwrap();
+        index.install(Arc::new(written));
+    }
+
     #[test]
-    fn walk_start_is_within_one_interval() {
-        let mut e = StreamEntry::default();
-        for v in 0..100 {
-            e.push(v, 1000 + v);
-        }
-        assert_eq!(e.checkpoints.len(), 3);
-        for v in 0..100 {
-            let (top, loc) = e.walk_start(v);
-            assert!(top >= v && top - v < CHECKPOINT_INTERVAL, "{v} -> {top}");
-            assert_eq!(loc, 1000 + top);
+    fn layers_over_snapshots_read_like_one_index_even_when_hashes_collide() {
+        for hasher in [same_hash as StreamHasher, default_stream_hash] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut names = Names(HashMap::new());
+            let mut index = StreamIndex::new(hasher, None, Layer::default());
+            let mut loc = 100;
+            let streams = ["a", "b", "c", "d"];
+            append_rounds(&mut index, &mut names, &streams, 0..40, &mut loc);
+            snapshot(&mut index, dir.path(), hasher);
+            assert_eq!(index.heap_bytes(), 0, "everything is in the snapshot");
+            check_rounds(&index, &names, &streams, 40);
+            append_rounds(&mut index, &mut names, &streams, 40..70, &mut loc);
+            // A frozen layer, then a live one above it.
+            let frozen = index.freeze().unwrap();
+            assert!(index.freeze().is_none());
+            append_rounds(&mut index, &mut names, &streams, 70..100, &mut loc);
+            check_rounds(&index, &names, &streams, 100);
+            // Writing failed: the frozen layer goes back under the live one.
+            drop(frozen);
+            index.thaw();
+            check_rounds(&index, &names, &streams, 100);
+            snapshot(&mut index, dir.path(), hasher);
+            check_rounds(&index, &names, &streams, 100);
+            assert_eq!(index.len(), 4);
+            // A new stream after the snapshot.
+            append_rounds(&mut index, &mut names, &["e"], 0..1, &mut loc);
+            assert_eq!(index.len(), 5);
         }
     }
 
     #[test]
     fn the_builder_rejects_gaps_and_the_finished_index_resolves_collisions() {
-        let mut b = IndexBuilder::default();
+        let mut b = IndexBuilder::new(same_hash, None);
         b.add_event("a", 0, NO_PREV, 10).unwrap();
         b.add_event("a", 1, 10, 20).unwrap();
         assert!(b.add_event("a", 3, 20, 30).is_err());
         assert!(b.add_event("a", 2, 11, 30).is_err());
         b.add_event("b", 0, NO_PREV, 15).unwrap();
-        let names = Names(HashMap::from([(20, "a"), (15, "b")]));
-        let index = b.finish(same_hash);
+        let names = Names(HashMap::from([(20, "a".into()), (15, "b".into())]));
+        let index = StreamIndex::new(same_hash, None, b.finish().unwrap());
         let (_, a) = index.find("a", names.is_at()).unwrap();
         let (_, bb) = index.find("b", names.is_at()).unwrap();
         assert_eq!(a.unwrap().last_location, 20);

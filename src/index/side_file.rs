@@ -16,7 +16,7 @@ use byteorder::{ByteOrder, LittleEndian as LE};
 
 use crate::error::{Error, Result};
 use crate::format::{
-    read_frame, Damage, FrameFault, INDEX_BASE_AT, INDEX_CRC_AT, INDEX_DATA_END_AT,
+    read_frame, Damage, FrameFault, SegmentEnd, INDEX_BASE_AT, INDEX_CRC_AT, INDEX_DATA_END_AT,
     INDEX_END_POSITION_AT, INDEX_HEADER_LEN, INDEX_IDS_CRC_AT, INDEX_IDS_OFFSET_AT,
     INDEX_ID_COUNT_AT, INDEX_ID_ENTRY_LEN, INDEX_INTERVAL_AT, INDEX_LAST_CRC_AT,
     INDEX_LAST_FRAME_AT, INDEX_MAGIC, INDEX_MIN_STREAM_ENTRY_LEN, INDEX_SEQ_AT,
@@ -158,6 +158,16 @@ impl SegmentIndex {
             id_count: ids.len() as u32,
             ids,
         })
+    }
+
+    /// The segment's last frame, as the index says.
+    pub fn segment_end(&self) -> SegmentEnd {
+        SegmentEnd {
+            end_position: self.end_position,
+            last_frame_offset: self.last_frame_offset,
+            last_frame_crc: self.last_frame_crc,
+            data_end: self.data_end,
+        }
     }
 
     /// Checks that this index describes `segment` as it is now: same identity, and its last

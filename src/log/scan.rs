@@ -27,28 +27,46 @@ impl Walked {
     }
 }
 
+impl Walked {
+    /// The state of a walk before the first frame of `segment`, whose first position is
+    /// `first_position`.
+    pub fn at_start(segment: &Segment, first_position: u64) -> Self {
+        Walked {
+            end: SEGMENT_HEADER_LEN,
+            fault: FrameFault::End,
+            next_position: first_position,
+            durable: segment.base_position(),
+            last_frame: None,
+        }
+    }
+}
+
 /// Walks the frames of `segment` from its header on, starting at `first_position`, and hands
-/// every event to `visit` with its location. Stops at the first frame that is missing,
+/// every event to `visit` with its location: [`walk_frames_from`] the segment's start.
+pub fn walk_frames(
+    segment: &Segment,
+    first_position: u64,
+    visit: impl FnMut(&RecordView<'_>, u64) -> std::result::Result<(), Damage>,
+) -> Result<Walked> {
+    walk_frames_from(segment, Walked::at_start(segment, first_position), visit)
+}
+
+/// Walks the frames of `segment` from where `walked` stopped (a frame boundary, with the
+/// last frame passed and its durable position), and hands every event to `visit` with its
+/// location. Stops at the first frame that is missing,
 /// incomplete, damaged or does not continue the chain (its position, the previous frame's
 /// CRC, a durable position that never goes down and starts at the segment's base): that is
 /// the returned fault. A record that is inconsistent inside an intact frame, or that `visit`
 /// rejects, is [`Error::Corrupt`].
-pub fn walk_frames(
+pub fn walk_frames_from(
     segment: &Segment,
-    first_position: u64,
+    mut walked: Walked,
     mut visit: impl FnMut(&RecordView<'_>, u64) -> std::result::Result<(), Damage>,
 ) -> Result<Walked> {
     let bytes = segment.bytes();
-    let mut walked = Walked {
-        end: SEGMENT_HEADER_LEN,
-        fault: FrameFault::End,
-        next_position: first_position,
-        durable: segment.base_position(),
-        last_frame: None,
-    };
     loop {
         let offset = walked.end;
-        let frame = match read_frame(&bytes[offset..]) {
+        let frame = match read_frame(bytes.get(offset..).unwrap_or_default()) {
             Ok(frame) => frame,
             Err(fault) => {
                 walked.fault = fault;

@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::event::RecordedEvent;
 use crate::format::{RecordView, NO_PREV};
-use crate::index::{StreamEntry, CHECKPOINT_INTERVAL};
+use crate::index::{Found, CHECKPOINT_INTERVAL};
 use crate::log::Snapshot;
 
 /// Reads the event of `stream` with `version` at `location`, checking that it is what the
@@ -58,34 +58,39 @@ impl ReadStream {
         snapshot: Snapshot,
         stream: &str,
         from_version: u64,
-        entry: Option<&StreamEntry>,
-    ) -> Self {
+        found: Option<Found<'_>>,
+    ) -> Result<Self> {
         let first_chunk = from_version / CHECKPOINT_INTERVAL;
-        let checkpoints = entry
-            .and_then(|e| {
-                let start = usize::try_from(first_chunk).ok()?;
-                e.checkpoints.get(start..)
-            })
-            .map(<[u64]>::to_vec)
-            .unwrap_or_default();
-        ReadStream {
+        let checkpoints = match found {
+            Some(found) => found.checkpoints_from(first_chunk)?,
+            None => Vec::new(),
+        };
+        Ok(ReadStream {
             snapshot,
             stream: stream.to_string(),
             next_version: from_version,
-            last_version: entry.map(|e| e.last_version),
-            last_location: entry.map_or(NO_PREV, |e| e.last_location),
+            last_version: found.map(|f| f.head.last_version),
+            last_location: found.map_or(NO_PREV, |f| f.head.last_location),
             checkpoints,
             first_chunk,
             chunk: Vec::new(),
             error: None,
-        }
+        })
     }
 
     /// A read that yields `error` and ends.
     pub(crate) fn failed(snapshot: Snapshot, error: Error) -> Self {
-        let mut read = ReadStream::new(snapshot, "", 0, None);
-        read.error = Some(error);
-        read
+        ReadStream {
+            snapshot,
+            stream: String::new(),
+            next_version: 0,
+            last_version: None,
+            last_location: NO_PREV,
+            checkpoints: Vec::new(),
+            first_chunk: 0,
+            chunk: Vec::new(),
+            error: Some(error),
+        }
     }
 
     /// Reads the chunk holding `next_version` into `chunk`, walking back from its checkpoint
@@ -156,27 +161,35 @@ impl ReadStreamBackward {
         snapshot: Snapshot,
         stream: &str,
         from_version: Option<u64>,
-        entry: Option<&StreamEntry>,
-    ) -> Self {
-        let start = entry.map(|e| {
-            let version = from_version.map_or(e.last_version, |v| v.min(e.last_version));
-            let (top, location) = e.walk_start(version);
-            (version, top, location)
-        });
-        ReadStreamBackward {
+        found: Option<Found<'_>>,
+    ) -> Result<Self> {
+        let start = match found {
+            Some(found) => {
+                let last = found.head.last_version;
+                let version = from_version.map_or(last, |v| v.min(last));
+                let (top, location) = found.walk_start(version)?;
+                Some((version, top, location))
+            }
+            None => None,
+        };
+        Ok(ReadStreamBackward {
             snapshot,
             stream: stream.to_string(),
             start,
             next: None,
             error: None,
-        }
+        })
     }
 
     /// A read that yields `error` and ends.
     pub(crate) fn failed(snapshot: Snapshot, error: Error) -> Self {
-        let mut read = ReadStreamBackward::new(snapshot, "", None, None);
-        read.error = Some(error);
-        read
+        ReadStreamBackward {
+            snapshot,
+            stream: String::new(),
+            start: None,
+            next: None,
+            error: Some(error),
+        }
     }
 
     /// Walks back from the indexed event `top` at `location` to `version`.

@@ -8,7 +8,7 @@ use parking_lot::{RwLock, RwLockReadGuard};
 
 use super::{ReadAll, ReadStream};
 use crate::error::Result;
-use crate::index::{StreamEntry, StreamIndex};
+use crate::index::{Found, StreamIndex};
 use crate::log::{CommitSignal, Snapshot};
 
 /// The committed log as readers see it; cheap to clone.
@@ -61,26 +61,26 @@ impl LogView {
         ReadAll::new(self.snapshot(), from)
     }
 
-    /// Calls `f` with a snapshot of the committed log and the index entry of `stream` in it
-    /// (taken in this order under the index lock, so the snapshot holds every event the entry
+    /// Calls `f` with a snapshot of the committed log and `stream` as the index has it
+    /// (taken in this order under the index lock, so the snapshot holds every event the index
     /// names).
     pub fn lookup<T>(
         &self,
         stream: &str,
-        f: impl FnOnce(Snapshot, Option<&StreamEntry>) -> T,
+        f: impl FnOnce(Snapshot, Option<Found<'_>>) -> Result<T>,
     ) -> Result<T> {
         let index = self.index.read();
         let snapshot = self.snapshot();
-        let (_, entry) = index.find(stream, |location, s| snapshot.is_stream_at(location, s))?;
-        Ok(f(snapshot, entry))
+        let found = index.lookup(stream, |location, s| snapshot.is_stream_at(location, s))?;
+        f(snapshot, found)
     }
 
     /// A read of `stream` from `from_version` and the position where the snapshot it reads
     /// ends: every event of the stream at or after that position is newer than the read.
     pub fn read_stream_until(&self, stream: &str, from_version: u64) -> (ReadStream, u64) {
-        match self.lookup(stream, |snapshot, entry| {
+        match self.lookup(stream, |snapshot, found| {
             let end = snapshot.next_position;
-            (ReadStream::new(snapshot, stream, from_version, entry), end)
+            Ok((ReadStream::new(snapshot, stream, from_version, found)?, end))
         }) {
             Ok(found) => found,
             Err(e) => {

@@ -23,14 +23,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::format::{FrameFault, Manifest, HEADER_BASE_AT, HEADER_SEQ_AT};
-use crate::fs::dir::{list_segments, segment_file_name, MANIFEST_FILE};
+use crate::format::{
+    read_frame, Damage, FrameFault, Manifest, RecordView, SegmentEnd, HEADER_BASE_AT, HEADER_SEQ_AT,
+};
+use crate::fs::dir::{list_segments, segment_file_name, MANIFEST_FILE, SNAPSHOT_FILE};
 use crate::fs::manifest;
 use crate::fs::segment::Segment;
+use crate::index::builder::IndexBuilder;
 use crate::index::ids::{id_key, IdWindow};
+use crate::index::mapped::MappedIndex;
+use crate::index::persist::fingerprint;
 use crate::index::side_file::{index_path, SegmentIndex};
-use crate::index::{IndexBuilder, StreamHasher, StreamIndex};
-use crate::log::scan::{walk_frames, Walked};
+use crate::index::{Layer, StreamHasher, StreamIndex, CHECKPOINT_INTERVAL};
+use crate::log::scan::{walk_frames, walk_frames_from, Walked};
+use crate::log::Snapshot;
 
 /// What opening a store found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +53,14 @@ pub struct OpenReport {
     /// Index side files that were missing, stale or damaged and were rebuilt from their
     /// segments (in memory only, if the rebuilt file could not be written).
     pub rebuilt_indexes: Vec<IndexRebuild>,
+    /// The position up to which the stream index and the ids came from the index snapshot
+    /// (`INDEX`), so that opening indexed only the events from there on; `None` if no
+    /// snapshot was used.
+    pub snapshot_position: Option<u64>,
+    /// Why the index snapshot in the directory was not used, if there was one that was not
+    /// (damaged, stale, or written by a build that hashes names differently); opening then
+    /// read the side files instead, and the next snapshot replaces it.
+    pub snapshot_ignored: Option<String>,
     /// How long opening took.
     pub duration: Duration,
 }
@@ -81,14 +95,25 @@ pub(crate) struct Recovered {
     /// names the tail and no clean close).
     pub manifest: Option<Manifest>,
     pub segments: Vec<Arc<Segment>>,
+    /// The last frame of each sealed segment.
+    pub sealed_ends: Vec<SegmentEnd>,
     /// Offset in the tail segment after its last frame.
     pub tail_end: usize,
     pub next_position: u64,
-    /// CRC of the tail segment's last frame (0 if it has none).
-    pub last_crc: u32,
+    /// Offset and CRC of the tail segment's last frame, if it has one.
+    pub last_frame: Option<(usize, u32)>,
     pub streams: StreamIndex,
     pub ids: IdWindow,
     pub report: OpenReport,
+}
+
+/// The index of the log as opening found it.
+struct Indexed {
+    /// The last frame of each sealed segment.
+    sealed_ends: Vec<SegmentEnd>,
+    walked: Walked,
+    live: Layer,
+    ids: IdWindow,
 }
 
 /// Opens and checks every segment of `dir`, creating the first one in an empty store.
@@ -99,25 +124,281 @@ pub(crate) fn recover(
     hasher: StreamHasher,
 ) -> Result<Recovered> {
     let started = Instant::now();
-    let (mut segments, manifest) = open_segments(dir, segment_size)?;
+    let (segments, manifest) = open_segments(dir, segment_size)?;
+    let mut segments: Vec<Arc<Segment>> = segments.into_iter().map(Arc::new).collect();
     let tail = segments
         .pop()
         .ok_or_else(|| Error::InvalidInput("no segment".into()))?;
-
-    let mut builder = IndexBuilder::default();
-    let mut ids = IdWindow::new(dedup_window);
+    let log = LogParts {
+        dir,
+        sealed: &segments,
+        tail: &tail,
+        window: dedup_window,
+        hasher,
+    };
     let mut rebuilt_indexes = Vec::new();
-    let mut next_position = 0;
-    let need_ids = segments_needing_ids(dir, &segments, dedup_window);
-    let mut opened = Vec::with_capacity(segments.len() + 1);
-    let next_bases: Vec<u64> = segments
-        .iter()
-        .skip(1)
-        .map(|s| s.base_position())
-        .chain([tail.base_position()])
-        .collect();
-    for ((segment, with_ids), next_base) in segments.into_iter().zip(need_ids).zip(next_bases) {
-        let index = load_or_rebuild(dir, &segment, with_ids, &mut rebuilt_indexes)?;
+    let (base, mut snapshot_ignored) =
+        match MappedIndex::open(dir, fingerprint(hasher), CHECKPOINT_INTERVAL as u32) {
+            Ok(None) => (None, None),
+            Ok(Some(base)) => match log.check_snapshot(&base) {
+                Ok(()) => (Some(Arc::new(base)), None),
+                Err(reason) => (None, Some(reason)),
+            },
+            Err(reason) => (None, Some(reason)),
+        };
+    let indexed = match &base {
+        Some(base) => match log.index_after(base, &mut rebuilt_indexes) {
+            // A damaged page of the snapshot: it is a cache, so open without it.
+            Err(Error::Corrupt { file, reason, .. }) if file == dir.join(SNAPSHOT_FILE) => {
+                snapshot_ignored = Some(reason);
+                None
+            }
+            other => Some(other?),
+        },
+        None => None,
+    };
+    let (indexed, base) = match indexed {
+        Some(indexed) => (indexed, base),
+        None => (log.index_all(&mut rebuilt_indexes)?, None),
+    };
+    let Indexed {
+        sealed_ends,
+        walked,
+        live,
+        ids,
+    } = indexed;
+
+    let closed = manifest
+        .filter(|m| m.tail == tail.header())
+        .and_then(|m| m.closed);
+    let cut = match end_of_tail(&tail, &walked, closed)? {
+        Some(reason) => {
+            tail.zero_from(walked.end)?;
+            Some(TailCut {
+                file: tail.path().to_path_buf(),
+                offset: walked.end as u64,
+                reason,
+            })
+        }
+        // What a crashed process left in the page cache is read as written; it becomes
+        // durable now, before any new frame claims it is.
+        None => {
+            tail.sync_data()?;
+            None
+        }
+    };
+    segments.push(tail);
+    let snapshot_position = base.as_ref().map(|b| b.header().end_position);
+    let streams = StreamIndex::new(hasher, base, live);
+    let report = OpenReport {
+        segments: segments.len(),
+        events: walked.next_position,
+        streams: streams.len(),
+        cut,
+        rebuilt_indexes,
+        snapshot_position,
+        snapshot_ignored,
+        duration: started.elapsed(),
+    };
+    Ok(Recovered {
+        manifest,
+        segments,
+        sealed_ends,
+        tail_end: walked.end,
+        next_position: walked.next_position,
+        last_frame: walked.last_frame,
+        streams,
+        ids,
+        report,
+    })
+}
+
+/// The segments of a store being opened, and what indexing them needs.
+struct LogParts<'a> {
+    dir: &'a Path,
+    sealed: &'a [Arc<Segment>],
+    tail: &'a Arc<Segment>,
+    window: u64,
+    hasher: StreamHasher,
+}
+
+impl LogParts<'_> {
+    /// Segment `seq`, sealed or the tail.
+    fn segment(&self, seq: u64) -> Option<&Arc<Segment>> {
+        let i = usize::try_from(seq).ok()?;
+        self.sealed
+            .get(i)
+            .or((i == self.sealed.len()).then_some(self.tail))
+    }
+
+    /// Whether the log still holds every frame the snapshot names as the last of its segment,
+    /// intact and where it was; the reason not to use the snapshot if not.
+    fn check_snapshot(&self, base: &MappedIndex) -> std::result::Result<(), String> {
+        let ends = base.segments();
+        let last = ends.len() - 1;
+        if ends[last].end_position != base.header().end_position {
+            return Err("its end position is not that of its last frame".into());
+        }
+        for (seq, end) in ends.iter().enumerate() {
+            let segment = self
+                .segment(seq as u64)
+                .ok_or_else(|| format!("it names segment {seq}, which the store does not have"))?;
+            let bytes = segment.bytes();
+            let at = |offset: u32| bytes.get(offset as usize..).unwrap_or_default();
+            let matches = match read_frame(at(end.last_frame_offset)) {
+                Ok(frame) => {
+                    frame.header.crc == end.last_frame_crc
+                        && frame.end_position() == end.end_position
+                        && end.last_frame_offset as usize + frame.bytes.len()
+                            == end.data_end as usize
+                }
+                Err(_) => false,
+            };
+            // A sealed segment ends with that frame (and the next one starts after it).
+            let sealed_end = seq == last
+                || (matches!(read_frame(at(end.data_end)), Err(FrameFault::End))
+                    && self.segment(seq as u64 + 1).map(|s| s.base_position())
+                        == Some(end.end_position));
+            if !matches || !sealed_end {
+                return Err(format!(
+                    "the log does not match it: {} does not end at offset {} with the frame \
+                     the snapshot names",
+                    segment.path().display(),
+                    end.data_end
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Indexes the log after the snapshot `base`: the rest of the segment holding its end
+    /// position (walked), the side files of later sealed segments, and the tail (walked
+    /// whole, so that its damage is found, but indexed only from the end position on).
+    fn index_after(
+        &self,
+        base: &Arc<MappedIndex>,
+        rebuilt: &mut Vec<IndexRebuild>,
+    ) -> Result<Indexed> {
+        let reader = Snapshot {
+            segments: Arc::new(self.sealed.iter().chain([self.tail]).cloned().collect()),
+            tail_end: self.tail.capacity(),
+            next_position: u64::MAX,
+        };
+        let is_at = |location: u64, stream: &str| reader.is_stream_at(location, stream);
+        let mut builder = IndexBuilder::new(self.hasher, Some((base, &is_at)));
+        let mut ids = IdWindow::new(self.window, Some(Arc::clone(base)));
+        let ends = base.segments();
+        let last = ends.len() - 1;
+        let end = ends[last];
+        let from = base.header().end_position;
+        let mut sealed_ends = ends[..last].to_vec();
+        if last < self.sealed.len() {
+            // The end position is inside (or at the end of) a sealed segment.
+            let segment = &self.sealed[last];
+            let durable = read_frame(
+                segment
+                    .bytes()
+                    .get(end.last_frame_offset as usize..)
+                    .unwrap_or_default(),
+            )
+            .map_or(segment.base_position(), |f| f.header.durable);
+            let start = Walked {
+                end: end.data_end as usize,
+                fault: FrameFault::End,
+                next_position: from,
+                durable,
+                last_frame: Some((end.last_frame_offset as usize, end.last_frame_crc)),
+            };
+            let walked = walk_frames_from(segment, start, |ev, location| {
+                index_event(&mut builder, &mut ids, ev, location)
+            });
+            let walked = sealed_walk_complete(segment, checked(&mut builder, walked)?)?;
+            sealed_ends.push(segment_end(&walked));
+            let mut next_position = walked.next_position;
+            for (i, segment) in self.sealed.iter().enumerate().skip(last + 1) {
+                let index = load_or_rebuild(self.dir, segment, true, rebuilt)?;
+                next_position =
+                    self.add_sealed(&mut builder, &mut ids, i, &index, next_position)?;
+                sealed_ends.push(index.segment_end());
+            }
+            let walked = walk_frames(self.tail, next_position, |ev, location| {
+                index_event(&mut builder, &mut ids, ev, location)
+            });
+            let walked = checked(&mut builder, walked)?;
+            let live = builder.finish()?;
+            return Ok(Indexed {
+                sealed_ends,
+                walked,
+                live,
+                ids,
+            });
+        }
+        let tail_base = self.tail.base_position();
+        let walked = walk_frames(self.tail, tail_base, |ev, location| {
+            if ev.position < from {
+                return Ok(());
+            }
+            index_event(&mut builder, &mut ids, ev, location)
+        });
+        let walked = checked(&mut builder, walked)?;
+        if walked.next_position < from {
+            return Err(Error::corrupt(
+                self.tail.path(),
+                walked.end as u64,
+                format!(
+                    "{}; yet the index snapshot was written when every position below {from} \
+                     was on stable storage, so acknowledged data was damaged",
+                    walked.fault
+                ),
+            ));
+        }
+        let live = builder.finish()?;
+        Ok(Indexed {
+            sealed_ends,
+            walked,
+            live,
+            ids,
+        })
+    }
+
+    /// Indexes the whole log: every sealed segment's side file (rebuilding any that is
+    /// missing, stale or damaged), then the tail.
+    fn index_all(&self, rebuilt: &mut Vec<IndexRebuild>) -> Result<Indexed> {
+        let mut builder = IndexBuilder::new(self.hasher, None);
+        let mut ids = IdWindow::new(self.window, None);
+        let mut next_position = 0;
+        let mut sealed_ends = Vec::with_capacity(self.sealed.len());
+        let need_ids = segments_needing_ids(self.dir, self.sealed, self.window);
+        for (i, (segment, with_ids)) in self.sealed.iter().zip(need_ids).enumerate() {
+            let index = load_or_rebuild(self.dir, segment, with_ids, rebuilt)?;
+            next_position = self.add_sealed(&mut builder, &mut ids, i, &index, next_position)?;
+            sealed_ends.push(index.segment_end());
+        }
+        let walked = walk_frames(self.tail, next_position, |ev, location| {
+            index_event(&mut builder, &mut ids, ev, location)
+        })?;
+        let live = builder.finish()?;
+        Ok(Indexed {
+            sealed_ends,
+            walked,
+            live,
+            ids,
+        })
+    }
+
+    /// Adds what the side file of sealed segment `i` says (its streams' spans and its ids),
+    /// checking that it starts at `next_position` and ends where the next segment starts;
+    /// returns its end position.
+    fn add_sealed(
+        &self,
+        builder: &mut IndexBuilder<'_>,
+        ids: &mut IdWindow,
+        i: usize,
+        index: &SegmentIndex,
+        next_position: u64,
+    ) -> Result<u64> {
+        let segment = &self.sealed[i];
+        let next_base = self.segment(i as u64 + 1).map_or(0, |s| s.base_position());
         if index.base_position != next_position || index.end_position != next_base {
             return Err(Error::corrupt(
                 segment.path(),
@@ -139,63 +420,64 @@ pub(crate) fn recover(
                     s.last_location,
                     &s.checkpoints,
                 )
-                .map_err(|reason| Error::corrupt(segment.path(), 0, reason))?;
+                .map_err(|reason| match builder.failure() {
+                    Some(e) => e,
+                    None => Error::corrupt(segment.path(), 0, reason),
+                })?;
         }
         ids.reserve(index.ids.len());
         for e in &index.ids {
             let stream = &index.streams[e.stream as usize].name;
             ids.insert(id_key(stream, e.id), e.location);
         }
-        next_position = index.end_position;
-        opened.push(Arc::new(segment));
+        Ok(index.end_position)
     }
+}
 
-    let walked = walk_frames(&tail, next_position, |ev, location| {
-        builder.add_event(ev.stream, ev.version, ev.prev, location)?;
-        if let Some(id) = ev.id {
-            ids.insert(id_key(ev.stream, id), location);
-        }
-        Ok(())
-    })?;
-    let closed = manifest
-        .filter(|m| m.tail == tail.header())
-        .and_then(|m| m.closed);
-    let cut = match end_of_tail(&tail, &walked, closed)? {
-        Some(reason) => {
-            tail.zero_from(walked.end)?;
-            Some(TailCut {
-                file: tail.path().to_path_buf(),
-                offset: walked.end as u64,
-                reason,
-            })
-        }
-        // What a crashed process left in the page cache is read as written; it becomes
-        // durable now, before any new frame claims it is.
-        None => {
-            tail.sync_data()?;
-            None
-        }
-    };
-    opened.push(Arc::new(tail));
-    let streams = builder.finish(hasher);
-    let report = OpenReport {
-        segments: opened.len(),
-        events: walked.next_position,
-        streams: streams.len(),
-        cut,
-        rebuilt_indexes,
-        duration: started.elapsed(),
-    };
-    Ok(Recovered {
-        manifest,
-        segments: opened,
-        tail_end: walked.end,
-        next_position: walked.next_position,
-        last_crc: walked.last_crc(),
-        streams,
-        ids,
-        report,
-    })
+/// The result of a walk that fed `builder`: the builder's own failure (the snapshot could not
+/// be read) comes first, as the walk's error then says nothing of the log.
+fn checked(builder: &mut IndexBuilder<'_>, walked: Result<Walked>) -> Result<Walked> {
+    match builder.failure() {
+        Some(e) => Err(e),
+        None => walked,
+    }
+}
+
+/// A walk over a whole sealed segment must end at the end of its data.
+fn sealed_walk_complete(segment: &Segment, walked: Walked) -> Result<Walked> {
+    if walked.fault != FrameFault::End {
+        return Err(Error::corrupt(
+            segment.path(),
+            walked.end as u64,
+            format!("sealed segment: {}", walked.fault),
+        ));
+    }
+    Ok(walked)
+}
+
+/// The last frame of a segment whose walk ended at the end of its data.
+fn segment_end(walked: &Walked) -> SegmentEnd {
+    let (offset, crc) = walked.last_frame.unwrap_or((0, 0));
+    SegmentEnd {
+        end_position: walked.next_position,
+        last_frame_offset: offset as u32,
+        last_frame_crc: crc,
+        data_end: walked.end as u32,
+    }
+}
+
+/// Adds one event met while walking to the index and the ids.
+fn index_event(
+    builder: &mut IndexBuilder<'_>,
+    ids: &mut IdWindow,
+    ev: &RecordView<'_>,
+    location: u64,
+) -> std::result::Result<(), Damage> {
+    builder.add_event(ev.stream, ev.version, ev.prev, location)?;
+    if let Some(id) = ev.id {
+        ids.insert(id_key(ev.stream, id), location);
+    }
+    Ok(())
 }
 
 /// Opens every segment file in order, checking that none is missing (by their sequence numbers
@@ -305,7 +587,7 @@ fn end_of_tail(
 /// For each sealed segment, whether its ids are needed: those of the newest segments that
 /// together hold at least `window` ids (by their side files' headers; a segment whose count
 /// is unknown counts as none, so older ones are loaded too).
-fn segments_needing_ids(dir: &Path, sealed: &[Segment], window: u64) -> Vec<bool> {
+fn segments_needing_ids(dir: &Path, sealed: &[Arc<Segment>], window: u64) -> Vec<bool> {
     let mut remaining = window;
     let mut need: Vec<bool> = sealed
         .iter()

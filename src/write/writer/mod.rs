@@ -18,6 +18,7 @@
 //! `fdatasync` is never retried.
 
 mod roll;
+mod snapshot;
 mod stage;
 
 use std::path::PathBuf;
@@ -29,7 +30,7 @@ use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
 use crate::event::AppendResult;
-use crate::format::Manifest;
+use crate::format::{Manifest, SegmentEnd};
 use crate::fs::segment::Segment;
 use crate::index::ids::{id_key, IdWindow};
 use crate::index::StreamIndex;
@@ -51,6 +52,12 @@ pub(crate) struct Writer {
     state: Snapshot,
     /// CRC of the tail's last frame, 0 if it has none.
     last_crc: u32,
+    /// Offset of the tail's last frame (0 if it has none).
+    last_frame_offset: usize,
+    /// The last frame of each sealed segment, for index snapshots.
+    sealed_ends: Vec<SegmentEnd>,
+    /// Index snapshots: the one being written, and when to write the next.
+    snapshots: snapshot::Snapshots,
     /// Every position below it is on stable storage; raised by the writer after its syncs and
     /// by the flush thread after its own.
     durable: Arc<AtomicU64>,
@@ -124,7 +131,10 @@ impl Writer {
             options,
             committed: Arc::new(RwLock::new(state.clone())),
             state,
-            last_crc: recovered.last_crc,
+            last_crc: recovered.last_frame.map_or(0, |(_, crc)| crc),
+            last_frame_offset: recovered.last_frame.map_or(0, |(offset, _)| offset),
+            sealed_ends: recovered.sealed_ends,
+            snapshots: snapshot::Snapshots::default(),
             durable,
             write_start: WriteStart::default(),
             published: 0,
@@ -169,6 +179,7 @@ impl Writer {
             return;
         }
         self.published = 0;
+        self.poll_snapshot();
         self.begin_write(0);
         let mut batch_state = BatchState::default();
         for (i, request) in batch.iter().enumerate() {
@@ -232,7 +243,13 @@ impl Writer {
         for acc in &self.accepted {
             let request = &batch[acc.request];
             let locations = &self.locations[acc.locations.clone()];
-            index.append(&request.stream, acc.slot, acc.first_version, locations);
+            index.append(
+                &request.stream,
+                acc.slot,
+                acc.below,
+                acc.first_version,
+                locations,
+            );
             for (ev, &location) in request.events.iter().zip(locations) {
                 if let Some(id) = ev.id {
                     self.ids.insert(id_key(&request.stream, id), location);

@@ -53,10 +53,14 @@ impl Writer {
         let next = Segment::create(&self.dir, base, tail.seq() + 1, capacity)?;
         Arc::make_mut(&mut self.state.segments).push(Arc::new(next));
         self.record_manifest(None)?;
+        self.sealed_ends.push(self.tail_frame_end());
+        self.snapshots.grew(self.state.tail_end as u64);
         self.state.tail_end = SEGMENT_HEADER_LEN;
         self.last_crc = 0;
+        self.last_frame_offset = 0;
         self.unsynced = false;
         self.write_index_file(Arc::clone(tail));
+        self.start_snapshot();
         Ok(())
     }
 
@@ -93,16 +97,20 @@ impl Writer {
 }
 
 impl Drop for Writer {
-    /// A clean close: stops the flush thread, syncs the tail and records in the manifest where
-    /// its data ends, so that the next open neither cuts nor looks past synced data.
+    /// A clean close: stops the flush thread, syncs the tail, writes an index snapshot of
+    /// everything, and records in the manifest where the tail's data ends, so that the next
+    /// open neither cuts nor looks past synced data, nor indexes anything again.
     fn drop(&mut self) {
+        // No thread of this store may touch its files once the directory is unlocked.
         for thread in self.indexers.drain(..) {
             let _ = thread.join();
         }
+        self.finish_snapshot();
         if let Some(flusher) = &mut self.flusher {
             flusher.stop();
         }
         if self.sync().is_ok() {
+            self.snapshot_at_close();
             let closed = Some((self.state.tail_end as u64, self.last_crc));
             let _ = self.record_manifest(closed);
         }

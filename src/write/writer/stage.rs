@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::event::AppendResult;
 use crate::format::{begin_frame, encode_record, finish_frame, location, RecordView, NO_PREV};
 use crate::index::ids::id_key;
-use crate::index::{HashKeyed, Slot};
+use crate::index::{HashKeyed, Head, Slot};
 use crate::write::validate::{deduplicate, Request};
 
 /// What a batch has written so far, for checking the appends after it.
@@ -35,6 +35,8 @@ pub(super) struct Accepted {
     pub(super) first_position: u64,
     pub(super) first_version: u64,
     pub(super) slot: Slot,
+    /// The stream's head before it.
+    pub(super) below: Option<Head>,
     /// Its events' locations, in `Writer::locations`.
     pub(super) locations: Range<usize>,
 }
@@ -54,8 +56,8 @@ impl Writer {
             Some(&(slot, version, location)) => (slot, Some((version, location))),
             None => {
                 let index = self.index.read();
-                let (slot, entry) = index.find(stream, |l, s| self.state.is_stream_at(l, s))?;
-                let head = entry.map(|e| (e.last_version, e.last_location));
+                let (slot, head) = index.find(stream, |l, s| self.state.is_stream_at(l, s))?;
+                let head = head.map(|h| (h.last_version, h.last_location));
                 // A new stream whose free hash slot an earlier new stream of this batch took
                 // goes to the collided map, as it would once that stream is in the index.
                 match slot {
@@ -73,7 +75,7 @@ impl Writer {
                     return Ok(Some((position, version)));
                 }
             }
-            let Some(location) = self.ids.get(key) else {
+            let Some(location) = self.ids.get(key)? else {
                 return Ok(None);
             };
             let (view, _) = self.state.record_at(location)?;
@@ -100,6 +102,7 @@ impl Writer {
         let now = now_micros();
         let first_location = self.locations.len();
         let start = begin_frame(&mut self.buf);
+        self.last_frame_offset = self.state.tail_end + start;
         let mut prev = head.map_or(NO_PREV, |(_, location)| location);
         for (i, ev) in (0u64..).zip(events) {
             let record_offset = self.state.tail_end + self.buf.len();
@@ -145,6 +148,10 @@ impl Writer {
             first_position,
             first_version,
             slot,
+            below: head.map(|(last_version, last_location)| Head {
+                last_version,
+                last_location,
+            }),
             locations: first_location..self.locations.len(),
         });
         // Placeholder; the real result is set once the batch is durable.

@@ -1,0 +1,210 @@
+//! [`IndexBuilder`]: the live layer of the stream index, built while opening a store from the
+//! events after the index snapshot (or from every sealed segment's side file and the tail,
+//! without one), keyed by full names, checking that each stream's versions and back pointers
+//! continue where they left off — in the snapshot, for a stream it holds.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::format::{Damage, NO_PREV};
+use crate::index::mapped::MappedIndex;
+use crate::index::{Head, Layer, Slot, StreamEntry, StreamHasher};
+
+/// Says whether the record at a location belongs to a stream.
+pub type IsAt<'a> = &'a dyn Fn(u64, &str) -> Result<bool>;
+
+/// A stream as the builder knows it.
+#[derive(Debug)]
+struct Built {
+    entry: StreamEntry,
+    /// Where the stream lives in the snapshot, if it is there.
+    in_base: Option<Slot>,
+}
+
+/// Builds the live layer while opening a store.
+pub struct IndexBuilder<'a> {
+    hasher: StreamHasher,
+    base: Option<(&'a MappedIndex, IsAt<'a>)>,
+    streams: HashMap<Box<str>, Built>,
+    /// Why the snapshot could not be read, if it could not.
+    failure: Option<Error>,
+}
+
+impl std::fmt::Debug for IndexBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexBuilder")
+            .field("streams", &self.streams.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What adding to the builder gives: whether the event or span continues its stream. If the
+/// snapshot could not be read it is an error too, and [`IndexBuilder::failure`] says why.
+pub type Added = std::result::Result<(), Damage>;
+
+impl<'a> IndexBuilder<'a> {
+    /// A builder of the layer above `base` (whose streams are told apart with `is_at`), or of
+    /// a whole index.
+    pub fn new(hasher: StreamHasher, base: Option<(&'a MappedIndex, IsAt<'a>)>) -> Self {
+        IndexBuilder {
+            hasher,
+            base,
+            streams: HashMap::new(),
+            failure: None,
+        }
+    }
+
+    /// Why the snapshot could not be read while adding, if it could not: then the errors
+    /// adding returned say nothing of the log.
+    pub fn failure(&mut self) -> Option<Error> {
+        self.failure.take()
+    }
+
+    /// Adds one event.
+    pub fn add_event(&mut self, stream: &str, version: u64, prev: u64, location: u64) -> Added {
+        self.entry_continued(stream, version, prev)
+            .map(|entry| entry.push(version, location))
+    }
+
+    /// Adds what a segment's index side file says of one stream: its events in that segment
+    /// run from `first_version` (whose back pointer is `first_prev`) to `last_version` at
+    /// `last_location`, with these checkpoints.
+    pub fn add_span(
+        &mut self,
+        stream: &str,
+        first_version: u64,
+        first_prev: u64,
+        last_version: u64,
+        last_location: u64,
+        checkpoints: &[u64],
+    ) -> Added {
+        if last_version < first_version {
+            return Err(Damage::Discontinuous {
+                stream: stream.into(),
+                what: "last version in the segment",
+                found: last_version,
+                expected: first_version,
+            });
+        }
+        let before = first_version
+            .checked_sub(1)
+            .map_or(0, StreamEntry::expected_checkpoints);
+        let expected = StreamEntry::expected_checkpoints(last_version).saturating_sub(before);
+        if expected != checkpoints.len() as u64 {
+            return Err(Damage::Discontinuous {
+                stream: stream.into(),
+                what: "checkpoint count in the segment",
+                found: checkpoints.len() as u64,
+                expected,
+            });
+        }
+        self.entry_continued(stream, first_version, first_prev)
+            .map(|entry| {
+                entry.checkpoints.extend_from_slice(checkpoints);
+                entry.last_version = last_version;
+                entry.last_location = last_location;
+            })
+    }
+
+    /// The stream's head and slot in the snapshot, if it is there.
+    fn in_base(&self, stream: &str) -> Result<Option<(Head, Slot)>> {
+        let Some((base, is_at)) = self.base else {
+            return Ok(None);
+        };
+        let hash = (self.hasher)(stream);
+        Ok(match base.stream(hash)? {
+            Some(e) if is_at(e.last_location, stream)? => Some((e.into(), Slot::Hashed(hash))),
+            Some(_) => base.collided(stream).map(|e| (e.into(), Slot::Collided)),
+            None => None,
+        })
+    }
+
+    /// The entry that an event of `stream` with this version and back pointer continues
+    /// (a new one for version 0 of a new stream).
+    fn entry_continued(
+        &mut self,
+        stream: &str,
+        version: u64,
+        prev: u64,
+    ) -> std::result::Result<&mut StreamEntry, Damage> {
+        let (head, in_base) = match self.streams.get(stream) {
+            Some(built) => (Some(built.entry.head()), None),
+            None => match self.in_base(stream) {
+                Ok(Some((head, slot))) => (Some(head), Some(slot)),
+                Ok(None) => (None, None),
+                Err(e) => {
+                    self.failure = Some(e);
+                    return Err(Damage::Field {
+                        what: "index snapshot",
+                        problem: "unreadable",
+                    });
+                }
+            },
+        };
+        if let Some(damage) = check_continues(stream, version, prev, head) {
+            return Err(damage);
+        }
+        let built = self.streams.entry(stream.into()).or_insert_with(|| Built {
+            entry: StreamEntry::continuing(head),
+            in_base,
+        });
+        Ok(&mut built.entry)
+    }
+
+    /// The finished live layer. Each stream goes where the snapshot has it; a new one takes
+    /// its hash unless the snapshot or an earlier new stream owns it.
+    pub fn finish(self) -> Result<Layer> {
+        let mut layer = Layer::default();
+        layer.by_hash.reserve(self.streams.len());
+        let mut new = Vec::new();
+        for (name, mut built) in self.streams {
+            built.entry.checkpoints.shrink_to_fit();
+            match built.in_base {
+                Some(Slot::Hashed(hash)) => {
+                    layer.by_hash.insert(hash, built.entry);
+                }
+                Some(Slot::Collided) => {
+                    layer.collided.insert(name, built.entry);
+                }
+                None => new.push((name, built.entry)),
+            }
+        }
+        layer.new_streams = new.len();
+        for (name, entry) in new {
+            let hash = (self.hasher)(&name);
+            let owned = match self.base {
+                Some((base, _)) => base.stream(hash)?.is_some(),
+                None => false,
+            };
+            if owned || layer.by_hash.contains_key(&hash) {
+                layer.collided.insert(name, entry);
+            } else {
+                layer.by_hash.insert(hash, entry);
+            }
+        }
+        Ok(layer)
+    }
+}
+
+/// Whether an event with `version` and back pointer `prev` continues a stream whose head is
+/// `head` (`None`: no events yet); the damage if not.
+fn check_continues(stream: &str, version: u64, prev: u64, head: Option<Head>) -> Option<Damage> {
+    let (next_version, last_location) = match head {
+        // A stream whose last version (read from a damaged file) is the largest has no next.
+        Some(h) => (h.last_version.checked_add(1), h.last_location),
+        None => (Some(0), NO_PREV),
+    };
+    let (what, found, expected) = if next_version != Some(version) {
+        ("version", version, next_version.unwrap_or(u64::MAX))
+    } else if prev != last_location {
+        ("back pointer", prev, last_location)
+    } else {
+        return None;
+    };
+    Some(Damage::Discontinuous {
+        stream: stream.into(),
+        what,
+        found,
+        expected,
+    })
+}
