@@ -70,7 +70,7 @@ pub fn batched_store(events: u64) -> PathBuf {
 /// The data set `name` under `target/bench-data/`, built by `build` into an empty directory
 /// unless an earlier run finished building it in this build's format (it then holds a `READY`
 /// file naming the format version).
-fn cached_data_set(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
+pub fn cached_data_set(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target/bench-data")
         .join(name);
@@ -94,6 +94,18 @@ pub fn resident_bytes() -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
         .map_or(0, |pages| pages * 4096)
+}
+
+/// Anonymous resident memory of this process in bytes (Linux `RssAnon`): heap and stacks,
+/// not the page cache of mapped files.
+pub fn anon_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("RssAnon:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// The p-th percentile (0..=100) of `samples`, sorting them.
