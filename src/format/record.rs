@@ -174,16 +174,22 @@ pub fn decode_record(b: &[u8], verify_crc: bool) -> Result<(RecordView<'_>, usiz
     } else {
         None
     };
-    let stream = std::str::from_utf8(&rec[at..at + stream_len]).map_err(|_| Damage::Field {
-        what: "stream name",
-        problem: "not UTF-8",
-    })?;
-    at += stream_len;
-    let event_type = std::str::from_utf8(&rec[at..at + type_len]).map_err(|_| Damage::Field {
-        what: "event type",
-        problem: "not UTF-8",
-    })?;
-    at += type_len;
+    // The name and the type lie side by side: one UTF-8 check for both (cheaper than two on
+    // such short strings), then the split must fall on a character boundary, which makes
+    // each half valid UTF-8 on its own.
+    let names =
+        std::str::from_utf8(&rec[at..at + stream_len + type_len]).map_err(|_| Damage::Field {
+            what: "stream name or event type",
+            problem: "not UTF-8",
+        })?;
+    let (Some(stream), Some(event_type)) = (names.get(..stream_len), names.get(stream_len..))
+    else {
+        return Err(Damage::Field {
+            what: "stream name",
+            problem: "not UTF-8",
+        });
+    };
+    at += stream_len + type_len;
     let metadata = &rec[at..at + metadata_len];
     at += metadata_len;
     let payload = &rec[at..];
