@@ -3,18 +3,16 @@
 //! without one), keyed by full names, checking that each stream's versions and back pointers
 //! continue where they left off — in the snapshot, for a stream it holds.
 
-use std::collections::HashMap;
-
 use crate::error::{Error, Result};
 use crate::format::{Damage, NO_PREV};
 use crate::index::mapped::MappedIndex;
-use crate::index::{Head, Layer, Slot, StreamEntry, StreamHasher};
+use crate::index::{Head, Layer, NameKeyed, Slot, StreamEntry, StreamHasher};
 
 /// Says whether the record at a location belongs to a stream.
 pub type IsAt<'a> = &'a dyn Fn(u64, &str) -> Result<bool>;
 
 /// A stream as the builder knows it.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Built {
     entry: StreamEntry,
     /// Where the stream lives in the snapshot, if it is there.
@@ -25,7 +23,9 @@ struct Built {
 pub struct IndexBuilder<'a> {
     hasher: StreamHasher,
     base: Option<(&'a MappedIndex, IsAt<'a>)>,
-    streams: HashMap<Box<str>, Built>,
+    /// Each stream's index in `built` (one lookup per event or span).
+    streams: NameKeyed<usize>,
+    built: Vec<Built>,
     /// Why the snapshot could not be read, if it could not.
     failure: Option<Error>,
 }
@@ -49,7 +49,8 @@ impl<'a> IndexBuilder<'a> {
         IndexBuilder {
             hasher,
             base,
-            streams: HashMap::new(),
+            streams: NameKeyed::default(),
+            built: Vec::new(),
             failure: None,
         }
     }
@@ -127,8 +128,9 @@ impl<'a> IndexBuilder<'a> {
         version: u64,
         prev: u64,
     ) -> std::result::Result<&mut StreamEntry, Damage> {
-        let (head, in_base) = match self.streams.get(stream) {
-            Some(built) => (Some(built.entry.head()), None),
+        let known = self.streams.get(stream).copied();
+        let (head, in_base) = match known {
+            Some(i) => (Some(self.built[i].entry.head()), None),
             None => match self.in_base(stream) {
                 Ok(Some((head, slot))) => (Some(head), Some(slot)),
                 Ok(None) => (None, None),
@@ -144,11 +146,18 @@ impl<'a> IndexBuilder<'a> {
         if let Some(damage) = check_continues(stream, version, prev, head) {
             return Err(damage);
         }
-        let built = self.streams.entry(stream.into()).or_insert_with(|| Built {
-            entry: StreamEntry::continuing(head),
-            in_base,
-        });
-        Ok(&mut built.entry)
+        let i = match known {
+            Some(i) => i,
+            None => {
+                self.streams.insert(stream.into(), self.built.len());
+                self.built.push(Built {
+                    entry: StreamEntry::continuing(head),
+                    in_base,
+                });
+                self.built.len() - 1
+            }
+        };
+        Ok(&mut self.built[i].entry)
     }
 
     /// The finished live layer. Each stream goes where the snapshot has it; a new one takes
@@ -157,7 +166,9 @@ impl<'a> IndexBuilder<'a> {
         let mut layer = Layer::default();
         layer.by_hash.reserve(self.streams.len());
         let mut new = Vec::new();
-        for (name, mut built) in self.streams {
+        let mut all = self.built;
+        for (name, i) in self.streams {
+            let mut built = std::mem::take(&mut all[i]);
             built.entry.checkpoints.shrink_to_fit();
             match built.in_base {
                 Some(Slot::Hashed(hash)) => {

@@ -88,6 +88,33 @@ impl Hasher for PassThrough {
     }
 }
 
+/// A hasher for names: FNV-1a over the bytes, then [`mix64`] (much cheaper than SipHash on
+/// short names; the names come from the store's own files).
+#[derive(Debug, Clone, Copy)]
+pub struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> Self {
+        NameHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        mix64(self.0)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+/// A map keyed by stream names.
+pub type NameKeyed<V> = HashMap<Box<str>, V, BuildHasherDefault<NameHasher>>;
+
 /// A map keyed by a hash that is used as it is.
 pub type HashKeyed<V> = HashMap<u64, V, BuildHasherDefault<PassThrough>>;
 
