@@ -17,7 +17,7 @@
 //! | checkpoints | `checkpoint count` × 8 | each stream's checkpoint locations together, in version order; a stream whose last version is `v` has `expected_checkpoints(v)` of them |
 //! | collided streams | `collided bytes` | streams whose hash another stream owns in the table: name length (1), name, last version (8), last location (8), first checkpoint index (8) |
 //! | id ring | `id count` × 16 | the remembered ids, oldest first: key (8), location (8) |
-//! | id table | `id slots` × 8 | open addressing on the id key: index in the ring plus one; 0 is free |
+//! | id table | `id slots` × 16 | open addressing on the id key, at most half full: the key (8, so that a probe needs no other read), index in the ring plus one (8; 0 is free) |
 //! | page checksums | `pages` × 4 | CRC-32 of each page from the segments section up to this one |
 //!
 //! Header (128 bytes used of the first page):
@@ -112,14 +112,19 @@ pub const SLOT_LOCATION_AT: usize = 16;
 pub const SLOT_CHECKPOINT_AT: usize = 24;
 /// Bytes of an id ring entry: key, location.
 pub const ID_ENTRY_LEN: usize = 16;
-/// Bytes of an id table slot: index in the ring plus one.
-pub const ID_SLOT_LEN: usize = 8;
+/// Bytes of an id table slot: key, index in the ring plus one.
+pub const ID_SLOT_LEN: usize = 16;
+/// Offset in an id slot of the key.
+pub const ID_SLOT_KEY_AT: usize = 0;
+/// Offset in an id slot of the index in the ring plus one (0: the slot is free).
+pub const ID_SLOT_INDEX_AT: usize = 8;
 
 const _: () = assert!(SNAPSHOT_MAGIC.len() == SNAPSHOT_VERSION_AT);
 const _: () = assert!(SNAPSHOT_CRC_AT + 4 == SNAPSHOT_END_POSITION_AT);
 const _: () = assert!(SNAPSHOT_PAGE_CRCS_CRC_AT + 16 == SNAPSHOT_HEADER_LEN);
 const _: () = assert!(SEGMENT_DATA_END_AT + 8 == SEGMENT_ENTRY_LEN);
 const _: () = assert!(SLOT_CHECKPOINT_AT + 8 == STREAM_SLOT_LEN);
+const _: () = assert!(ID_SLOT_INDEX_AT + 8 == ID_SLOT_LEN);
 const _: () = assert!(
     SNAPSHOT_PAGE.is_multiple_of(STREAM_SLOT_LEN) && SNAPSHOT_PAGE.is_multiple_of(ID_SLOT_LEN)
 );

@@ -12,9 +12,9 @@ use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 use crate::format::{
-    Damage, SegmentEnd, SnapshotHeader, SnapshotLayout, ID_ENTRY_LEN, ID_SLOT_LEN,
-    SEGMENT_ENTRY_LEN, SLOT_CHECKPOINT_AT, SLOT_HASH_AT, SLOT_LOCATION_AT, SLOT_VERSION_AT,
-    SNAPSHOT_PAGE, STREAM_SLOT_LEN,
+    Damage, SegmentEnd, SnapshotHeader, SnapshotLayout, ID_ENTRY_LEN, ID_SLOT_INDEX_AT,
+    ID_SLOT_KEY_AT, ID_SLOT_LEN, SEGMENT_ENTRY_LEN, SLOT_CHECKPOINT_AT, SLOT_HASH_AT,
+    SLOT_LOCATION_AT, SLOT_VERSION_AT, SNAPSHOT_PAGE, STREAM_SLOT_LEN,
 };
 use crate::fs::dir::SNAPSHOT_FILE;
 use crate::fs::snapshot;
@@ -239,11 +239,17 @@ impl MappedIndex {
         let mut i = (key as usize) & (slots - 1);
         for _ in 0..slots {
             let slot = self.bytes(self.layout.id_table + i * ID_SLOT_LEN, ID_SLOT_LEN)?;
-            let Some(index) = LE::read_u64(slot).checked_sub(1) else {
+            let Some(index) = LE::read_u64(&slot[ID_SLOT_INDEX_AT..]).checked_sub(1) else {
                 return Ok(None);
             };
-            let (found, location) = self.ring_entry(index)?;
-            if found == key {
+            if LE::read_u64(&slot[ID_SLOT_KEY_AT..]) == key {
+                let (found, location) = self.ring_entry(index)?;
+                if found != key {
+                    return Err(self.damaged(
+                        self.layout.id_table,
+                        "an id slot and its ring entry disagree",
+                    ));
+                }
                 let seq = self.header.id_seq_end - self.header.ids + index;
                 return Ok(Some((seq, location)));
             }

@@ -10,8 +10,9 @@ use byteorder::{ByteOrder, LittleEndian as LE};
 
 use crate::error::Result;
 use crate::format::{
-    SegmentEnd, SnapshotHeader, ID_ENTRY_LEN, ID_SLOT_LEN, SEGMENT_ENTRY_LEN, SLOT_CHECKPOINT_AT,
-    SLOT_HASH_AT, SLOT_LOCATION_AT, SLOT_VERSION_AT, SNAPSHOT_PAGE, STREAM_SLOT_LEN,
+    SegmentEnd, SnapshotHeader, ID_ENTRY_LEN, ID_SLOT_INDEX_AT, ID_SLOT_KEY_AT, ID_SLOT_LEN,
+    SEGMENT_ENTRY_LEN, SLOT_CHECKPOINT_AT, SLOT_HASH_AT, SLOT_LOCATION_AT, SLOT_VERSION_AT,
+    SNAPSHOT_PAGE, STREAM_SLOT_LEN,
 };
 use crate::fs::snapshot;
 use crate::index::ids::IdRing;
@@ -160,7 +161,8 @@ pub fn encode(input: &SnapshotInput) -> Result<Vec<u8>> {
     let ring = &ring[skip..];
 
     let stream_slots = table_slots(hashed.len());
-    let id_slots = table_slots(ring.len());
+    // At most half full: most id lookups are misses (new ids), which probe to a free slot.
+    let id_slots = table_slots(2 * ring.len());
     let collided_bytes: usize = collided.iter().map(|(n, _)| 1 + n.len() + 24).sum();
     let mut header = SnapshotHeader {
         end_position: input.end_position,
@@ -224,12 +226,10 @@ pub fn encode(input: &SnapshotInput) -> Result<Vec<u8>> {
         let mut i = (key as usize) & mask;
         loop {
             let at = layout.id_table + i * ID_SLOT_LEN;
-            let held = LE::read_u64(&b[at..]);
-            let same = held
-                .checked_sub(1)
-                .is_some_and(|h| ring[h as usize].0 == key);
-            if held == 0 || same {
-                LE::write_u64(&mut b[at..], n as u64 + 1);
+            let free = LE::read_u64(&b[at + ID_SLOT_INDEX_AT..]) == 0;
+            if free || LE::read_u64(&b[at + ID_SLOT_KEY_AT..]) == key {
+                LE::write_u64(&mut b[at + ID_SLOT_KEY_AT..], key);
+                LE::write_u64(&mut b[at + ID_SLOT_INDEX_AT..], n as u64 + 1);
                 break;
             }
             i = (i + 1) & mask;
