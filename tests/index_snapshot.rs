@@ -277,3 +277,24 @@ fn a_snapshot_ahead_of_damage_in_the_tail_proves_it_was_synced() {
     assert_eq!(store.next_position(), 20);
     assert!(store.open_report().cut.is_some());
 }
+
+#[test]
+fn a_snapshot_remembering_fewer_ids_than_a_grown_window_is_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = small_segments().dedup_window(100);
+    let store = Store::open_with(dir.path(), small).unwrap();
+    let written = fill(&store, 0, 1000);
+    store.close().unwrap();
+    // The window grew: the snapshot's 100 ids are too few; the side files have the rest.
+    let store = Store::open_with(dir.path(), small_segments().dedup_window(10_000)).unwrap();
+    let report = store.open_report();
+    assert_eq!(report.snapshot_position, None);
+    let reason = report.snapshot_ignored.as_deref().unwrap();
+    assert!(reason.contains("dedup window"), "{reason}");
+    let (stream, n) = &written[5];
+    let again = store
+        .append(stream, ExpectedVersion::Any, [event(stream, *n)])
+        .unwrap();
+    assert!(again.deduplicated, "an old id within the grown window");
+    check(&store, &written);
+}

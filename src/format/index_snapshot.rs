@@ -330,6 +330,7 @@ impl SnapshotHeader {
         if hashed.is_none_or(|n| n > header.stream_slots)
             || header.ids > header.id_slots
             || header.id_seq_end < header.ids
+            || header.id_seq_end > header.end_position
             || header.segments == 0
         {
             return Err(Damage::Field {

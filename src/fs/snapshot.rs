@@ -23,6 +23,13 @@ pub fn write(dir: &Path, bytes: &[u8]) -> Result<()> {
     .map(drop)
 }
 
+/// Removes the index snapshot of `dir`, durably.
+pub fn remove(dir: &Path) -> Result<()> {
+    let path = dir.join(SNAPSHOT_FILE);
+    crate::fs::remove_file(&path).map_err(|e| Error::io("remove index snapshot", &path, e))?;
+    crate::fs::sync_dir(dir)
+}
+
 /// Maps the index snapshot of `dir`; `Ok(None)` if there is none.
 pub fn map(dir: &Path) -> Result<Option<Mmap>> {
     let path = dir.join(SNAPSHOT_FILE);

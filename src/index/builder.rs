@@ -8,9 +8,6 @@ use crate::format::{Damage, NO_PREV};
 use crate::index::mapped::MappedIndex;
 use crate::index::{Head, Layer, NameKeyed, Slot, StreamEntry, StreamHasher};
 
-/// Says whether the record at a location belongs to a stream.
-pub type IsAt<'a> = &'a dyn Fn(u64, &str) -> Result<bool>;
-
 /// A stream as the builder knows it.
 #[derive(Debug, Default)]
 struct Built {
@@ -22,7 +19,7 @@ struct Built {
 /// Builds the live layer while opening a store.
 pub struct IndexBuilder<'a> {
     hasher: StreamHasher,
-    base: Option<(&'a MappedIndex, IsAt<'a>)>,
+    base: Option<&'a MappedIndex>,
     /// Each stream's index in `built` (one lookup per event or span).
     streams: NameKeyed<usize>,
     built: Vec<Built>,
@@ -43,9 +40,8 @@ impl std::fmt::Debug for IndexBuilder<'_> {
 pub type Added = std::result::Result<(), Damage>;
 
 impl<'a> IndexBuilder<'a> {
-    /// A builder of the layer above `base` (whose streams are told apart with `is_at`), or of
-    /// a whole index.
-    pub fn new(hasher: StreamHasher, base: Option<(&'a MappedIndex, IsAt<'a>)>) -> Self {
+    /// A builder of the layer above `base`, or of a whole index.
+    pub fn new(hasher: StreamHasher, base: Option<&'a MappedIndex>) -> Self {
         IndexBuilder {
             hasher,
             base,
@@ -107,17 +103,24 @@ impl<'a> IndexBuilder<'a> {
             })
     }
 
-    /// The stream's head and slot in the snapshot, if it is there.
-    fn in_base(&self, stream: &str) -> Result<Option<(Head, Slot)>> {
-        let Some((base, is_at)) = self.base else {
+    /// The head and slot in the snapshot of `stream`, whose first event here has `version`
+    /// and back pointer `prev`: a stream the snapshot keeps by name, or the owner of the
+    /// stream's hash. No record is read to tell streams that hash alike apart: a stream not
+    /// kept by name that starts here is new (version 0, no back pointer), and any other event
+    /// must continue the hash's owner (a back pointer names one record, so only the owner's
+    /// next event can), or it is damage, reported against the owner.
+    fn in_base(&self, stream: &str, version: u64, prev: u64) -> Result<Option<(Head, Slot)>> {
+        let Some(base) = self.base else {
             return Ok(None);
         };
+        if let Some(e) = base.collided(stream) {
+            return Ok(Some((e.into(), Slot::Collided)));
+        }
+        if version == 0 && prev == NO_PREV {
+            return Ok(None);
+        }
         let hash = (self.hasher)(stream);
-        Ok(match base.stream(hash)? {
-            Some(e) if is_at(e.last_location, stream)? => Some((e.into(), Slot::Hashed(hash))),
-            Some(_) => base.collided(stream).map(|e| (e.into(), Slot::Collided)),
-            None => None,
-        })
+        Ok(base.stream(hash)?.map(|e| (e.into(), Slot::Hashed(hash))))
     }
 
     /// The entry that an event of `stream` with this version and back pointer continues
@@ -131,7 +134,7 @@ impl<'a> IndexBuilder<'a> {
         let known = self.streams.get(stream).copied();
         let (head, in_base) = match known {
             Some(i) => (Some(self.built[i].entry.head()), None),
-            None => match self.in_base(stream) {
+            None => match self.in_base(stream, version, prev) {
                 Ok(Some((head, slot))) => (Some(head), Some(slot)),
                 Ok(None) => (None, None),
                 Err(e) => {
@@ -184,7 +187,7 @@ impl<'a> IndexBuilder<'a> {
         for (name, entry) in new {
             let hash = (self.hasher)(&name);
             let owned = match self.base {
-                Some((base, _)) => base.stream(hash)?.is_some(),
+                Some(base) => base.stream(hash)?.is_some(),
                 None => false,
             };
             if owned || layer.by_hash.contains_key(&hash) {

@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::error::Result;
+use crate::index::layers::Layers;
 use crate::index::mapped::MappedIndex;
 use crate::index::{default_stream_hash, mix64, HashKeyed};
 
@@ -91,8 +92,7 @@ impl IdRing {
 pub struct IdWindow {
     capacity: usize,
     base: Option<Arc<MappedIndex>>,
-    frozen: Option<Arc<IdRing>>,
-    live: IdRing,
+    layers: Layers<IdRing>,
 }
 
 impl IdWindow {
@@ -102,21 +102,23 @@ impl IdWindow {
         IdWindow {
             capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
             base,
-            frozen: None,
-            live: IdRing::starting_at(first_seq),
+            layers: Layers::new(IdRing::starting_at(first_seq)),
         }
     }
 
     /// Makes room for `additional` more ids (capped at the window) in one allocation.
     pub fn reserve(&mut self, additional: usize) {
-        let n = additional.min(self.capacity.saturating_sub(self.live.ring.len()));
-        self.live.ring.reserve(n);
-        self.live.map.reserve(n);
+        let n = additional.min(self.capacity.saturating_sub(self.layers.live.ring.len()));
+        self.layers.live.ring.reserve(n);
+        self.layers.live.map.reserve(n);
     }
 
     /// Sequence number of the oldest id still in the window.
     fn oldest(&self) -> u64 {
-        self.live.next_seq().saturating_sub(self.capacity as u64)
+        self.layers
+            .live
+            .next_seq()
+            .saturating_sub(self.capacity as u64)
     }
 
     /// The location of the newest remembered event whose key is `key`.
@@ -124,10 +126,10 @@ impl IdWindow {
         let oldest = self.oldest();
         let in_window =
             |found: Option<(u64, u64)>| found.filter(|&(seq, _)| seq >= oldest).map(|(_, l)| l);
-        if let Some(location) = in_window(self.live.get(key)) {
+        if let Some(location) = in_window(self.layers.live.get(key)) {
             return Ok(Some(location));
         }
-        if let Some(location) = in_window(self.frozen.as_ref().and_then(|f| f.get(key))) {
+        if let Some(location) = in_window(self.layers.frozen.as_ref().and_then(|f| f.get(key))) {
             return Ok(Some(location));
         }
         match &self.base {
@@ -140,24 +142,24 @@ impl IdWindow {
     /// window is full.
     pub fn insert(&mut self, key: u64, location: u64) {
         if self.capacity > 0 {
-            self.live.push(key, location, self.capacity);
+            self.layers.live.push(key, location, self.capacity);
         }
     }
 
     /// Number of remembered ids.
     pub fn len(&self) -> usize {
-        let first = match (&self.base, &self.frozen) {
+        let first = match (&self.base, &self.layers.frozen) {
             (Some(base), _) => base.header().id_seq_end - base.header().ids,
             (None, Some(frozen)) => frozen.first_seq,
-            (None, None) => self.live.first_seq,
+            (None, None) => self.layers.live.first_seq,
         };
-        let held = self.live.next_seq() - first.max(self.oldest());
+        let held = self.layers.live.next_seq() - first.max(self.oldest());
         usize::try_from(held).unwrap_or(usize::MAX)
     }
 
     /// Bytes the in-memory layers hold on the heap (allocator overhead not included).
     pub fn heap_bytes(&self) -> usize {
-        self.live.heap_bytes() + self.frozen.as_ref().map_or(0, |f| f.heap_bytes())
+        self.layers.iter().map(IdRing::heap_bytes).sum()
     }
 
     /// The number of ids the window holds at most.
@@ -167,30 +169,25 @@ impl IdWindow {
 
     /// Makes the live ring the frozen one and returns it (`None` if one is frozen already).
     pub fn freeze(&mut self) -> Option<Arc<IdRing>> {
-        if self.frozen.is_some() {
-            return None;
-        }
-        let next = IdRing::starting_at(self.live.next_seq());
-        let frozen = Arc::new(std::mem::replace(&mut self.live, next));
-        self.frozen = Some(Arc::clone(&frozen));
-        Some(frozen)
+        let next = IdRing::starting_at(self.layers.live.next_seq());
+        self.layers.freeze(next)
     }
 
-    /// A snapshot holding the frozen ring is in place: it becomes the base.
-    pub fn install(&mut self, base: Arc<MappedIndex>) {
+    /// A snapshot holding the frozen ring is in place: it becomes the base. Returns the
+    /// frozen ring, for the caller to free when it likes.
+    pub fn install(&mut self, base: Arc<MappedIndex>) -> Option<Arc<IdRing>> {
         self.base = Some(base);
-        self.frozen = None;
+        self.layers.frozen.take()
     }
 
     /// Writing the snapshot failed: the frozen ring goes back under the live one.
     pub fn thaw(&mut self) {
-        if let Some(frozen) = self.frozen.take() {
-            let mut ring = Arc::try_unwrap(frozen).unwrap_or_else(|shared| (*shared).clone());
-            for (key, location) in self.live.ring.drain(..) {
-                ring.push(key, location, self.capacity);
+        let capacity = self.capacity;
+        self.layers.thaw(|below, above| {
+            for (key, location) in above.ring {
+                below.push(key, location, capacity);
             }
-            self.live = ring;
-        }
+        });
     }
 }
 

@@ -25,6 +25,7 @@
 
 pub(crate) mod builder;
 pub(crate) mod ids;
+pub(crate) mod layers;
 pub(crate) mod mapped;
 pub(crate) mod persist;
 pub(crate) mod side_file;
@@ -34,6 +35,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::error::Result;
+use layers::Layers;
 use mapped::{BaseEntry, MappedIndex};
 
 /// Every this many versions of a stream, the index keeps the event's location.
@@ -306,8 +308,7 @@ impl Layer {
 pub struct StreamIndex {
     hasher: StreamHasher,
     base: Option<Arc<MappedIndex>>,
-    frozen: Option<Arc<Layer>>,
-    live: Layer,
+    layers: Layers<Layer>,
 }
 
 impl StreamIndex {
@@ -316,23 +317,22 @@ impl StreamIndex {
         StreamIndex {
             hasher,
             base,
-            frozen: None,
-            live,
+            layers: Layers::new(live),
         }
     }
 
     /// The in-memory layers, newest first.
     fn layers(&self) -> impl Iterator<Item = &Layer> {
-        std::iter::once(&self.live).chain(self.frozen.as_deref())
+        self.layers.iter()
     }
 
-    /// Finds `stream`: where its entry lives and its head. `is_at(location, stream)` must say
-    /// whether the record at `location` belongs to `stream`; it settles which of the streams
-    /// sharing a hash an entry is for.
+    /// Finds `stream`: where its entry lives and its head. `is_at(location, stream, version)`
+    /// must say whether the record at `location` belongs to `stream` (and fail if it does but
+    /// is not that version); it settles which of the streams sharing a hash an entry is for.
     pub fn find(
         &self,
         stream: &str,
-        is_at: impl Fn(u64, &str) -> Result<bool>,
+        is_at: impl Fn(u64, &str, u64) -> Result<bool>,
     ) -> Result<(Slot, Option<Head>)> {
         let hash = (self.hasher)(stream);
         let owner = match self.layers().find_map(|l| l.by_hash.get(&hash)) {
@@ -344,7 +344,7 @@ impl StreamIndex {
         };
         match owner {
             None => Ok((Slot::Hashed(hash), None)),
-            Some(head) if is_at(head.last_location, stream)? => {
+            Some(head) if is_at(head.last_location, stream, head.last_version)? => {
                 Ok((Slot::Hashed(hash), Some(head)))
             }
             Some(_) => {
@@ -365,7 +365,7 @@ impl StreamIndex {
     pub fn lookup<'a>(
         &'a self,
         stream: &'a str,
-        is_at: impl Fn(u64, &str) -> Result<bool>,
+        is_at: impl Fn(u64, &str, u64) -> Result<bool>,
     ) -> Result<Option<Found<'a>>> {
         let (slot, head) = self.find(stream, is_at)?;
         Ok(head.map(|head| Found {
@@ -387,7 +387,7 @@ impl StreamIndex {
         first_version: u64,
         locations: &[u64],
     ) {
-        let live = &mut self.live;
+        let live = &mut self.layers.live;
         let entry = match slot {
             Slot::Hashed(hash) => live.by_hash.entry(hash).or_insert_with(|| {
                 live.new_streams += usize::from(below.is_none());
@@ -415,7 +415,12 @@ impl StreamIndex {
             let lo = entry.cp_base.max(from);
             if lo < hi {
                 let range = (lo - entry.cp_base) as usize..(hi - entry.cp_base) as usize;
-                pieces.push(entry.checkpoints.get(range).unwrap_or_default());
+                let piece = entry.checkpoints.get(range).ok_or_else(|| {
+                    crate::Error::InvalidInput(format!(
+                        "stream index: the checkpoints of {stream:?} do not line up"
+                    ))
+                })?;
+                pieces.push(piece);
             }
             hi = hi.min(entry.cp_base);
         }
@@ -466,27 +471,19 @@ impl StreamIndex {
     /// Makes the live layer the frozen one, for a snapshot to be written from, and returns it
     /// (`None` if a layer is frozen already).
     pub fn freeze(&mut self) -> Option<Arc<Layer>> {
-        if self.frozen.is_some() {
-            return None;
-        }
-        let frozen = Arc::new(std::mem::take(&mut self.live));
-        self.frozen = Some(Arc::clone(&frozen));
-        Some(frozen)
+        self.layers.freeze(Layer::default())
     }
 
-    /// A snapshot of the base and the frozen layer is in place: it becomes the base.
-    pub fn install(&mut self, base: Arc<MappedIndex>) {
+    /// A snapshot of the base and the frozen layer is in place: it becomes the base. Returns
+    /// the frozen layer, for the caller to free outside the index's lock.
+    pub fn install(&mut self, base: Arc<MappedIndex>) -> Option<Arc<Layer>> {
         self.base = Some(base);
-        self.frozen = None;
+        self.layers.frozen.take()
     }
 
     /// Writing the snapshot failed: the frozen layer goes back under the live one.
     pub fn thaw(&mut self) {
-        if let Some(frozen) = self.frozen.take() {
-            let mut below = Arc::try_unwrap(frozen).unwrap_or_else(|shared| (*shared).clone());
-            below.absorb(std::mem::take(&mut self.live));
-            self.live = below;
-        }
+        self.layers.thaw(Layer::absorb);
     }
 }
 
@@ -537,8 +534,8 @@ mod tests {
     struct Names(HashMap<u64, String>);
 
     impl Names {
-        fn is_at(&self) -> impl Fn(u64, &str) -> Result<bool> + '_ {
-            |loc, stream| Ok(self.0.get(&loc).map(String::as_str) == Some(stream))
+        fn is_at(&self) -> impl Fn(u64, &str, u64) -> Result<bool> + '_ {
+            |loc, stream, _| Ok(self.0.get(&loc).map(String::as_str) == Some(stream))
         }
     }
 

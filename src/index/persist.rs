@@ -14,6 +14,7 @@ use crate::format::{
     SEGMENT_ENTRY_LEN, SLOT_CHECKPOINT_AT, SLOT_HASH_AT, SLOT_LOCATION_AT, SLOT_VERSION_AT,
     SNAPSHOT_PAGE, STREAM_SLOT_LEN,
 };
+use crate::fs::dir::SNAPSHOT_FILE;
 use crate::fs::snapshot;
 use crate::index::ids::IdRing;
 use crate::index::mapped::{BaseEntry, MappedIndex};
@@ -46,7 +47,19 @@ pub struct SnapshotInput {
 
 /// Writes the snapshot of `input` into `dir` durably and atomically, and maps it.
 pub fn write(dir: &Path, input: &SnapshotInput) -> Result<MappedIndex> {
-    snapshot::write(dir, &encode(input)?)?;
+    let encoded = match encode(input) {
+        Ok(encoded) => encoded,
+        Err(e) => {
+            // A damaged page of the old snapshot: remove it, so that the next open rebuilds
+            // the index from the log instead of meeting the damage again.
+            if matches!(&e, crate::Error::Corrupt { file, .. } if file == &dir.join(SNAPSHOT_FILE))
+            {
+                let _ = snapshot::remove(dir);
+            }
+            return Err(e);
+        }
+    };
+    snapshot::write(dir, &encoded)?;
     MappedIndex::open(dir, fingerprint(input.hasher), CHECKPOINT_INTERVAL as u32)
         .map_err(|reason| {
             crate::Error::InvalidInput(format!("index snapshot just written: {reason}"))

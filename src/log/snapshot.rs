@@ -54,9 +54,26 @@ impl Snapshot {
         }
     }
 
-    /// Whether the record at `location` belongs to `stream`.
-    pub fn is_stream_at(&self, location: u64, stream: &str) -> Result<bool> {
-        Ok(self.record_at(location)?.0.stream == stream)
+    /// Whether the record at `location` belongs to `stream`; if it does, it must be the
+    /// stream's event `version` (the version an index holds for it), else the index or the
+    /// log is damaged: [`Error::Corrupt`].
+    pub fn is_event_at(&self, location: u64, stream: &str, version: u64) -> Result<bool> {
+        let (view, segment) = self.record_at(location)?;
+        if view.stream != stream {
+            return Ok(false);
+        }
+        if view.version != version {
+            return Err(Error::corrupt(
+                segment.path(),
+                split_location(location).1 as u64,
+                format!(
+                    "the index holds version {version} of stream {stream:?} here, the record \
+                     version {}",
+                    view.version
+                ),
+            ));
+        }
+        Ok(true)
     }
 
     /// Offset after the readable bytes of segment `index`.

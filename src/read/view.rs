@@ -71,7 +71,7 @@ impl LogView {
     ) -> Result<T> {
         let index = self.index.read();
         let snapshot = self.snapshot();
-        let found = index.lookup(stream, |location, s| snapshot.is_stream_at(location, s))?;
+        let found = index.lookup(stream, |l, s, v| snapshot.is_event_at(l, s, v))?;
         f(snapshot, found)
     }
 

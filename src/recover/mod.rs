@@ -36,7 +36,6 @@ use crate::index::persist::fingerprint;
 use crate::index::side_file::{index_path, SegmentIndex};
 use crate::index::{Layer, StreamHasher, StreamIndex, CHECKPOINT_INTERVAL};
 use crate::log::scan::{walk_frames, walk_frames_from, Walked};
-use crate::log::Snapshot;
 
 /// What opening a store found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +139,7 @@ pub(crate) fn recover(
     let (base, mut snapshot_ignored) =
         match MappedIndex::open(dir, fingerprint(hasher), CHECKPOINT_INTERVAL as u32) {
             Ok(None) => (None, None),
-            Ok(Some(base)) => match log.check_snapshot(&base) {
+            Ok(Some(base)) => match log.check_snapshot(&base, dedup_window) {
                 Ok(()) => (Some(Arc::new(base)), None),
                 Err(reason) => (None, Some(reason)),
             },
@@ -233,7 +232,15 @@ impl LogParts<'_> {
 
     /// Whether the log still holds every frame the snapshot names as the last of its segment,
     /// intact and where it was; the reason not to use the snapshot if not.
-    fn check_snapshot(&self, base: &MappedIndex) -> std::result::Result<(), String> {
+    fn check_snapshot(&self, base: &MappedIndex, window: u64) -> std::result::Result<(), String> {
+        let h = base.header();
+        if h.ids < window.min(h.id_seq_end) {
+            return Err(format!(
+                "it remembers {} ids, fewer than the {window} of the dedup window (which grew \
+                 since it was written)",
+                h.ids
+            ));
+        }
         let ends = base.segments();
         let last = ends.len() - 1;
         if ends[last].end_position != base.header().end_position {
@@ -279,13 +286,7 @@ impl LogParts<'_> {
         base: &Arc<MappedIndex>,
         rebuilt: &mut Vec<IndexRebuild>,
     ) -> Result<Indexed> {
-        let reader = Snapshot {
-            segments: Arc::new(self.sealed.iter().chain([self.tail]).cloned().collect()),
-            tail_end: self.tail.capacity(),
-            next_position: u64::MAX,
-        };
-        let is_at = |location: u64, stream: &str| reader.is_stream_at(location, stream);
-        let mut builder = IndexBuilder::new(self.hasher, Some((base, &is_at)));
+        let mut builder = IndexBuilder::new(self.hasher, Some(base));
         let mut ids = IdWindow::new(self.window, Some(Arc::clone(base)));
         let ends = base.segments();
         let last = ends.len() - 1;
@@ -321,42 +322,45 @@ impl LogParts<'_> {
                     self.add_sealed(&mut builder, &mut ids, i, &index, next_position)?;
                 sealed_ends.push(index.segment_end());
             }
-            let walked = walk_frames(self.tail, next_position, |ev, location| {
-                index_event(&mut builder, &mut ids, ev, location)
-            });
-            let walked = checked(&mut builder, walked)?;
-            let live = builder.finish()?;
-            return Ok(Indexed {
-                sealed_ends,
-                walked,
-                live,
-                ids,
-            });
+            return self.index_tail(builder, ids, sealed_ends, next_position, from);
         }
         let tail_base = self.tail.base_position();
-        let walked = walk_frames(self.tail, tail_base, |ev, location| {
-            if ev.position < from {
+        self.index_tail(builder, ids, sealed_ends, tail_base, from)
+    }
+
+    /// Walks the tail from `first_position` (its base, or where the sealed segments end),
+    /// indexing its events from position `index_from` on, and finishes the index. A walk
+    /// that stops below `index_from` met damage to data the index snapshot proves synced.
+    fn index_tail(
+        &self,
+        mut builder: IndexBuilder<'_>,
+        mut ids: IdWindow,
+        sealed_ends: Vec<SegmentEnd>,
+        first_position: u64,
+        index_from: u64,
+    ) -> Result<Indexed> {
+        let walked = walk_frames(self.tail, first_position, |ev, location| {
+            if ev.position < index_from {
                 return Ok(());
             }
             index_event(&mut builder, &mut ids, ev, location)
         });
         let walked = checked(&mut builder, walked)?;
-        if walked.next_position < from {
+        if walked.next_position < index_from {
             return Err(Error::corrupt(
                 self.tail.path(),
                 walked.end as u64,
                 format!(
-                    "{}; yet the index snapshot was written when every position below {from} \
-                     was on stable storage, so acknowledged data was damaged",
+                    "{}; yet the index snapshot was written when every position below \
+                     {index_from} was on stable storage, so acknowledged data was damaged",
                     walked.fault
                 ),
             ));
         }
-        let live = builder.finish()?;
         Ok(Indexed {
             sealed_ends,
             walked,
-            live,
+            live: builder.finish()?,
             ids,
         })
     }
@@ -374,16 +378,7 @@ impl LogParts<'_> {
             next_position = self.add_sealed(&mut builder, &mut ids, i, &index, next_position)?;
             sealed_ends.push(index.segment_end());
         }
-        let walked = walk_frames(self.tail, next_position, |ev, location| {
-            index_event(&mut builder, &mut ids, ev, location)
-        })?;
-        let live = builder.finish()?;
-        Ok(Indexed {
-            sealed_ends,
-            walked,
-            live,
-            ids,
-        })
+        self.index_tail(builder, ids, sealed_ends, next_position, 0)
     }
 
     /// Adds what the side file of sealed segment `i` says (its streams' spans and its ids),

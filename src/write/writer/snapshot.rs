@@ -141,8 +141,10 @@ impl Writer {
     fn install(&mut self, written: MappedIndex) {
         self.snapshots.last_size = written.len() as u64;
         let written = Arc::new(written);
-        self.index.write().install(Arc::clone(&written));
-        self.ids.install(written);
+        // Freeing a large frozen layer takes a while: not under the index's lock.
+        let frozen = self.index.write().install(Arc::clone(&written));
+        drop(frozen);
+        drop(self.ids.install(written));
     }
 
     fn thaw(&mut self) {

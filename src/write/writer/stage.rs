@@ -56,12 +56,12 @@ impl Writer {
             Some(&(slot, version, location)) => (slot, Some((version, location))),
             None => {
                 let index = self.index.read();
-                let (slot, head) = index.find(stream, |l, s| self.state.is_stream_at(l, s))?;
+                let (slot, head) = index.find(stream, |l, s, v| self.state.is_event_at(l, s, v))?;
                 let head = head.map(|h| (h.last_version, h.last_location));
                 // A new stream whose free hash slot an earlier new stream of this batch took
                 // goes to the collided map, as it would once that stream is in the index.
                 match slot {
-                    Slot::Hashed(hash) if head.is_none() && !batch.claimed.insert(hash) => {
+                    Slot::Hashed(hash) if head.is_none() && batch.claimed.contains(&hash) => {
                         (Slot::Collided, None)
                     }
                     _ => (slot, head),
@@ -93,12 +93,20 @@ impl Writer {
                 actual,
             });
         }
-        self.make_room(request.frame_len)?;
-        let tail_seq = self.tail().seq();
         let events = &request.events;
         let count = events.len() as u64;
+        let first_version = match actual {
+            None => Some(0),
+            Some(v) => v.checked_add(1).filter(|f| f.checked_add(count).is_some()),
+        };
+        let Some(first_version) = first_version else {
+            return Err(Error::InvalidInput(format!(
+                "stream {stream:?} has no versions left after {actual:?}"
+            )));
+        };
+        self.make_room(request.frame_len)?;
+        let tail_seq = self.tail().seq();
         let first_position = self.state.next_position;
-        let first_version = actual.map_or(0, |v| v + 1);
         let now = now_micros();
         let first_location = self.locations.len();
         let start = begin_frame(&mut self.buf);
@@ -143,6 +151,10 @@ impl Writer {
         batch
             .heads
             .insert(stream, (slot, first_version + count - 1, prev));
+        // A new stream takes its free hash once it is written, not when it is only checked.
+        if let (Slot::Hashed(hash), None) = (slot, head) {
+            batch.claimed.insert(hash);
+        }
         self.accepted.push(Accepted {
             request: i,
             first_position,
