@@ -205,7 +205,9 @@ impl Writer {
         }
         if let Err(e) = self.finish_write(batch, results) {
             results.resize_with(batch.len(), || Err(e.duplicate()));
+            return;
         }
+        self.start_snapshot();
     }
 
     /// Starts preparing a write at the tail's end, from request `request` of the batch on.
@@ -330,6 +332,7 @@ impl Writer {
         if let Err(e) = self.faults.write(&tail, self.state.tail_end, &self.buf) {
             return Err(self.poison(e));
         }
+        self.snapshots.grew(self.buf.len() as u64);
         self.state.tail_end += self.buf.len();
         self.buf.clear();
         self.unsynced = true;

@@ -54,13 +54,11 @@ impl Writer {
         Arc::make_mut(&mut self.state.segments).push(Arc::new(next));
         self.record_manifest(None)?;
         self.sealed_ends.push(self.tail_frame_end());
-        self.snapshots.grew(self.state.tail_end as u64);
         self.state.tail_end = SEGMENT_HEADER_LEN;
         self.last_crc = 0;
         self.last_frame_offset = 0;
         self.unsynced = false;
         self.write_index_file(Arc::clone(tail));
-        self.start_snapshot();
         Ok(())
     }
 

@@ -1,6 +1,7 @@
-//! Index snapshots from the writer's side: after a roll, when the log has grown enough since
-//! the last one, the live layers of the stream index and the id window are frozen and a
-//! background thread merges them with the current snapshot into a new one; the writer
+//! Index snapshots from the writer's side: after a batch, once the log has grown enough since
+//! the last one, the tail is synced (a no-op under `Fsync`), the live layers of the stream
+//! index and the id window are frozen and a background thread merges them with the current
+//! snapshot into a new one; the writer
 //! installs it (or, if writing it failed, thaws the frozen layers) at its next batch. A clean
 //! close writes a final snapshot of everything, so that the next open indexes nothing.
 
@@ -14,21 +15,22 @@ use crate::index::mapped::MappedIndex;
 use crate::index::persist::{self, SnapshotInput};
 
 /// A new snapshot is started once the log has grown by this many times the size of the last
-/// one: snapshots then add at most half as many bytes as the log to what is written.
-const LOG_BYTES_PER_SNAPSHOT_BYTE: u64 = 2;
+/// one (and by half a segment at least): snapshots then add at most as many bytes as the log
+/// to what is written, and opening after a crash indexes at most about that much of the log.
+const LOG_BYTES_PER_SNAPSHOT_BYTE: u64 = 1;
 
 /// The snapshot being written, and when to start the next.
 #[derive(Debug, Default)]
 pub(super) struct Snapshots {
     pending: Option<JoinHandle<Result<MappedIndex>>>,
-    /// Bytes of segments sealed since the last snapshot was started.
+    /// Bytes written to the log since the last snapshot was started.
     grown: u64,
     /// Size of the last snapshot written.
     last_size: u64,
 }
 
 impl Snapshots {
-    /// A segment of `bytes` bytes was sealed.
+    /// `bytes` more were written to the log.
     pub(super) fn grew(&mut self, bytes: u64) {
         self.grown += bytes;
     }
@@ -45,12 +47,20 @@ impl Writer {
         }
     }
 
-    /// Starts writing a snapshot of everything sealed so far on a background thread, if the
-    /// log has grown enough since the last one and none is being written.
+    /// Starts writing a snapshot of everything committed on a background thread, if the log
+    /// has grown enough since the last one and none is being written. What it covers is
+    /// synced first: a snapshot never indexes an event a crash could take back.
     pub(super) fn start_snapshot(&mut self) {
-        self.poll_snapshot();
-        let due = self.snapshots.grown >= self.snapshots.last_size * LOG_BYTES_PER_SNAPSHOT_BYTE;
-        if self.snapshots.pending.is_some() || !due || self.poisoned.is_some() {
+        let wanted = (self.snapshots.last_size * LOG_BYTES_PER_SNAPSHOT_BYTE)
+            .max(self.options.segment_size / 2);
+        if self.snapshots.grown < wanted
+            || self.snapshots.pending.is_some()
+            || self.poisoned.is_some()
+        {
+            return;
+        }
+        // Under `Fsync` every committed event is synced already.
+        if self.flusher.is_some() && self.sync().is_err() {
             return;
         }
         let Some(input) = self.freeze() else {
