@@ -15,7 +15,7 @@ use crate::index::mapped::MappedIndex;
 use crate::index::persist::{self, SnapshotInput};
 
 /// A new snapshot is started once the log has grown by this many times the size of the last
-/// one (and by half a segment at least): snapshots then add at most as many bytes as the log
+/// one (and by a segment at least): snapshots then add at most as many bytes as the log
 /// to what is written, and opening after a crash indexes at most about that much of the log.
 const LOG_BYTES_PER_SNAPSHOT_BYTE: u64 = 1;
 
@@ -52,7 +52,7 @@ impl Writer {
     /// synced first: a snapshot never indexes an event a crash could take back.
     pub(super) fn start_snapshot(&mut self) {
         let wanted = (self.snapshots.last_size * LOG_BYTES_PER_SNAPSHOT_BYTE)
-            .max(self.options.segment_size / 2);
+            .max(self.options.segment_size);
         if self.snapshots.grown < wanted
             || self.snapshots.pending.is_some()
             || self.poisoned.is_some()
