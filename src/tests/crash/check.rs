@@ -20,6 +20,8 @@ pub(super) struct Recovery {
     pub(super) rebuilt: usize,
     /// Events the store held.
     pub(super) events: u64,
+    /// Opening used an index snapshot.
+    pub(super) snapshot: bool,
 }
 
 /// Writes the state of `case` into a fresh directory, opens the store there and checks it
@@ -36,6 +38,7 @@ pub(super) fn check(w: &Workload, case: &Case, append_after: bool) -> Result<Rec
         cut: report.cut.is_some(),
         rebuilt: report.rebuilt_indexes.len(),
         events: report.events,
+        snapshot: report.snapshot_position.is_some(),
     };
     let events = read_all(&store)?;
     let present = check_log(w, &events)?;

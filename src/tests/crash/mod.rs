@@ -108,6 +108,8 @@ struct Tally {
     rebuilds: usize,
     /// States whose store held no event.
     empty: usize,
+    /// States opened through an index snapshot.
+    snapshots: usize,
 }
 
 impl Tally {
@@ -117,6 +119,7 @@ impl Tally {
             self.cuts += usize::from(r.cut);
             self.rebuilds += usize::from(r.rebuilt > 0);
             self.empty += usize::from(r.events == 0);
+            self.snapshots += usize::from(r.snapshot);
         }
     }
 }
@@ -191,13 +194,14 @@ fn summary((w, tally): (&Workload, &Tally)) -> String {
     let segments = initial + w.ops.iter().filter(|op| is_new_segment(op)).count();
     format!(
         "{} {} [{} ops, {} appends, {segments} segments; opening cut a tail in {}, rebuilt an \
-         index in {}, found no event in {}]",
+         index in {}, used an index snapshot in {}, found no event in {}]",
         w.name,
         tally.states,
         w.ops.len(),
         w.appends.len(),
         tally.cuts,
         tally.rebuilds,
+        tally.snapshots,
         tally.empty
     )
 }

@@ -51,8 +51,8 @@ impl Writer {
     /// has grown enough since the last one and none is being written. What it covers is
     /// synced first: a snapshot never indexes an event a crash could take back.
     pub(super) fn start_snapshot(&mut self) {
-        let wanted = (self.snapshots.last_size * LOG_BYTES_PER_SNAPSHOT_BYTE)
-            .max(self.options.segment_size);
+        let wanted =
+            (self.snapshots.last_size * LOG_BYTES_PER_SNAPSHOT_BYTE).max(self.options.segment_size);
         if self.snapshots.grown < wanted
             || self.snapshots.pending.is_some()
             || self.poisoned.is_some()
