@@ -3,7 +3,8 @@
 //! length field.
 //!
 //! The input is a list of 6-byte patches `[file, offset (u32 LE), xor]` applied to a small
-//! valid store (three segments with their index side files and the manifest); a final odd
+//! valid store (three segments with their index side files, the index snapshot and the
+//! manifest); a final odd
 //! byte, if any, cuts the file it names to a length derived from it. An input of odd length
 //! opens the store as a crash leaves it (the manifest without its clean-close record), so that
 //! recovery looks past the end of the tail.
@@ -43,7 +44,10 @@ fn template() -> &'static Vec<(String, Vec<u8>)> {
                 (name, bytes)
             })
             .filter(|(name, _)| {
-                name.ends_with(".log") || name.ends_with(".idx") || name == "MANIFEST"
+                name.ends_with(".log")
+                    || name.ends_with(".idx")
+                    || name == "MANIFEST"
+                    || name == "INDEX"
             })
             .collect();
         files.sort();
