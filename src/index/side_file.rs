@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use byteorder::{ByteOrder, LittleEndian as LE};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::{
     read_frame, Damage, FrameFault, SegmentEnd, INDEX_BASE_AT, INDEX_CRC_AT, INDEX_DATA_END_AT,
     INDEX_END_POSITION_AT, INDEX_HEADER_LEN, INDEX_IDS_CRC_AT, INDEX_IDS_OFFSET_AT,
@@ -138,14 +138,8 @@ impl SegmentIndex {
                 });
             }
             Ok(())
-        })?;
-        if walked.fault != FrameFault::End {
-            return Err(Error::corrupt(
-                segment.path(),
-                walked.end as u64,
-                format!("sealed segment: {}", walked.fault),
-            ));
-        }
+        })?
+        .sealed(segment)?;
         let (last_frame_offset, last_frame_crc) = walked.last_frame.unwrap_or((0, 0));
         Ok(SegmentIndex {
             base_position: segment.base_position(),

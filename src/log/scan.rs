@@ -21,6 +21,19 @@ pub struct Walked {
 }
 
 impl Walked {
+    /// The walk of a sealed segment, which must end at the end of its data: anything else
+    /// in a sealed segment is [`Error::Corrupt`].
+    pub fn sealed(self, segment: &Segment) -> Result<Walked> {
+        if self.fault != FrameFault::End {
+            return Err(Error::corrupt(
+                segment.path(),
+                self.end as u64,
+                format!("sealed segment: {}", self.fault),
+            ));
+        }
+        Ok(self)
+    }
+
     /// CRC of the last frame passed, 0 if none (what the next frame must chain to).
     pub fn last_crc(&self) -> u32 {
         self.last_frame.map_or(0, |(_, crc)| crc)

@@ -313,7 +313,18 @@ impl LogParts<'_> {
             let walked = walk_frames_from(segment, start, |ev, location| {
                 index_event(&mut builder, &mut ids, ev, location)
             });
-            let walked = sealed_walk_complete(segment, checked(&mut builder, walked)?)?;
+            let walked = checked(&mut builder, walked)?.sealed(segment)?;
+            let next_base = self.segment(last as u64 + 1).map(|s| s.base_position());
+            if next_base != Some(walked.next_position) {
+                return Err(Error::corrupt(
+                    segment.path(),
+                    walked.end as u64,
+                    format!(
+                        "sealed segment ends at position {}, but the next one starts at {:?}",
+                        walked.next_position, next_base
+                    ),
+                ));
+            }
             sealed_ends.push(segment_end(&walked));
             let mut next_position = walked.next_position;
             for (i, segment) in self.sealed.iter().enumerate().skip(last + 1) {
@@ -436,18 +447,6 @@ fn checked(builder: &mut IndexBuilder<'_>, walked: Result<Walked>) -> Result<Wal
         Some(e) => Err(e),
         None => walked,
     }
-}
-
-/// A walk over a whole sealed segment must end at the end of its data.
-fn sealed_walk_complete(segment: &Segment, walked: Walked) -> Result<Walked> {
-    if walked.fault != FrameFault::End {
-        return Err(Error::corrupt(
-            segment.path(),
-            walked.end as u64,
-            format!("sealed segment: {}", walked.fault),
-        ));
-    }
-    Ok(walked)
 }
 
 /// The last frame of a segment whose walk ended at the end of its data.
