@@ -15,7 +15,7 @@ use std::path::Path;
 
 use annals::format::{peek_frame_header, SEGMENT_HEADER_LEN};
 use annals::Store;
-use common::{batched_store, bench_events, interleaved_store};
+use common::{batched_store, bench_events, interleaved_store, segment_files};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn replay(c: &mut Criterion) {
@@ -33,12 +33,7 @@ fn replay_store(c: &mut Criterion, name: &str, dir: &Path) {
     let events = store.next_position();
     // The raw baseline reads the bytes the events occupy in the segment files, in order (the
     // rest of each file is preallocated zeros).
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("read_dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    files.sort();
+    let files = segment_files(dir);
     let data_bytes: u64 = files
         .iter()
         .map(|path| {

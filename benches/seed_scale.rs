@@ -26,7 +26,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use annals::{Durability, EventData, ExpectedVersion, Options, Store};
-use common::{anon_bytes, cached_data_set, percentile, Rng};
+use common::{anon_bytes, cached_data_set, percentile, segment_files, Rng};
 
 const CHILD_ENV: &str = "ANNALS_W8_CHILD";
 const RUNS: usize = 5;
@@ -181,16 +181,6 @@ fn kill_writer(dir: &Path, mode: &str, ms: u64) {
 fn drop_caches() -> bool {
     let synced = Command::new("sync").status().is_ok_and(|s| s.success());
     synced && std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
-}
-
-fn segment_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("read_dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    files.sort();
-    files
 }
 
 /// Stream read latencies, p50/p99, next to random 4 KiB reads of the segment files.

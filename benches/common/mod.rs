@@ -88,6 +88,17 @@ pub fn cached_data_set(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
     dir
 }
 
+/// The segment files of the store in `dir`, in order.
+pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// Resident memory of this process in bytes (Linux).
 pub fn resident_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
