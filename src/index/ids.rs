@@ -10,11 +10,13 @@
 //! sequence number, counted across the layers, so the window is exact: an id is remembered
 //! while fewer than `dedup_window` ids came after it. Memory of the in-memory layers: a 16-byte
 //! ring entry plus a 16-byte table slot and a control byte per id, with the table at most 7/8
-//! full and at least about 7/16 full: 35 to 55 bytes per id remembered since the snapshot.
+//! full and at least about 7/16 full: 35 to 55 bytes per id remembered since the snapshot,
+//! plus a filter of 2 bytes per id of the window that answers most lookups of new ids alone.
 //!
 //! Two (stream, id) pairs whose keys collide within the window make the older one forgotten
 //! early (odds about n² / 2^65 for n remembered ids).
 
+use std::cell::OnceCell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -87,12 +89,54 @@ impl IdRing {
     }
 }
 
+/// A blocked Bloom filter over id keys: one 64-bit word per key, three bits in it. Most ids
+/// an append carries are new, and each layer's lookup of a new id is a cache miss; one word
+/// read answers "not remembered" for nearly all of them (a few in a hundred pass through at
+/// four to six keys per word).
+#[derive(Debug, Clone)]
+struct IdFilter {
+    words: Vec<u64>,
+    /// Keys added since it was built: once they are half as many as the window holds,
+    /// evicted ids crowd it and it is built again.
+    added: usize,
+}
+
+impl IdFilter {
+    fn new(capacity: usize) -> Self {
+        let words = (capacity / 4).clamp(64, 1 << 26).next_power_of_two();
+        IdFilter {
+            words: vec![0; words],
+            added: 0,
+        }
+    }
+
+    fn word_and_bits(&self, key: u64) -> (usize, u64) {
+        let word = (key as usize) & (self.words.len() - 1);
+        let bits =
+            (1 << ((key >> 40) & 63)) | (1 << ((key >> 46) & 63)) | (1 << ((key >> 52) & 63));
+        (word, bits)
+    }
+
+    fn add(&mut self, key: u64) {
+        let (word, bits) = self.word_and_bits(key);
+        self.words[word] |= bits;
+        self.added += 1;
+    }
+
+    fn may_hold(&self, key: u64) -> bool {
+        let (word, bits) = self.word_and_bits(key);
+        self.words[word] & bits == bits
+    }
+}
+
 /// Remembered ids and where their events are.
 #[derive(Debug)]
 pub struct IdWindow {
     capacity: usize,
     base: Option<Arc<MappedIndex>>,
     layers: Layers<IdRing>,
+    /// Every key the layers hold (and some they no longer do), built at the first lookup.
+    filter: OnceCell<IdFilter>,
 }
 
 impl IdWindow {
@@ -103,7 +147,26 @@ impl IdWindow {
             capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
             base,
             layers: Layers::new(IdRing::starting_at(first_seq)),
+            filter: OnceCell::new(),
         }
+    }
+
+    /// A filter of every key the layers hold.
+    fn build_filter(&self) -> Result<IdFilter> {
+        let mut filter = IdFilter::new(self.capacity);
+        let oldest = self.oldest();
+        if let Some(base) = &self.base {
+            for (key, _) in base.ids_from(oldest)? {
+                filter.add(key);
+            }
+        }
+        for ring in self.layers.iter() {
+            for (key, _) in ring.ids_from(oldest) {
+                filter.add(key);
+            }
+        }
+        filter.added = 0;
+        Ok(filter)
     }
 
     /// Makes room for `additional` more ids (capped at the window) in one allocation.
@@ -123,6 +186,19 @@ impl IdWindow {
 
     /// The location of the newest remembered event whose key is `key`.
     pub fn get(&self, key: u64) -> Result<Option<u64>> {
+        if self.capacity == 0 {
+            return Ok(None);
+        }
+        let filter = match self.filter.get() {
+            Some(filter) => filter,
+            None => {
+                let built = self.build_filter()?;
+                self.filter.get_or_init(|| built)
+            }
+        };
+        if !filter.may_hold(key) {
+            return Ok(None);
+        }
         let oldest = self.oldest();
         let in_window =
             |found: Option<(u64, u64)>| found.filter(|&(seq, _)| seq >= oldest).map(|(_, l)| l);
@@ -141,8 +217,16 @@ impl IdWindow {
     /// Remembers that the event at `location` has key `key`, forgetting the oldest id if the
     /// window is full.
     pub fn insert(&mut self, key: u64, location: u64) {
-        if self.capacity > 0 {
-            self.layers.live.push(key, location, self.capacity);
+        if self.capacity == 0 {
+            return;
+        }
+        self.layers.live.push(key, location, self.capacity);
+        if let Some(filter) = self.filter.get_mut() {
+            filter.add(key);
+            if filter.added >= self.capacity / 2 {
+                // Crowded with evicted ids: built again at the next lookup.
+                self.filter = OnceCell::new();
+            }
         }
     }
 
@@ -159,7 +243,8 @@ impl IdWindow {
 
     /// Bytes the in-memory layers hold on the heap (allocator overhead not included).
     pub fn heap_bytes(&self) -> usize {
-        self.layers.iter().map(IdRing::heap_bytes).sum()
+        let filter = self.filter.get().map_or(0, |f| f.words.len() * 8);
+        self.layers.iter().map(IdRing::heap_bytes).sum::<usize>() + filter
     }
 
     /// The number of ids the window holds at most.
@@ -217,5 +302,55 @@ mod tests {
         w.insert(id_key("s", 8), 3);
         // The first (k, 1) left the window; k still points at its newer event.
         assert_eq!(w.get(k).unwrap(), Some(2));
+    }
+
+    #[test]
+    fn the_filter_never_hides_an_id_of_the_window() {
+        let mut w = IdWindow::new(1000, None);
+        let key = |i: u64| mix64(i ^ 0x5555);
+        for i in 0..5000u64 {
+            w.insert(key(i), i);
+            if i % 700 == 0 {
+                // Lookups build the filter; later inserts crowd it and it is built again.
+                assert_eq!(w.get(key(i)).unwrap(), Some(i));
+            }
+        }
+        for i in 0..5000u64 {
+            let expected = (i >= 4000).then_some(i);
+            assert_eq!(w.get(key(i)).unwrap(), expected, "id {i}");
+        }
+        let passed = (5000..105_000u64)
+            .filter(|&i| w.filter.get().is_some_and(|f| f.may_hold(key(i))))
+            .count();
+        assert!(
+            passed < 5000,
+            "the filter lets {passed} of 100,000 new keys through"
+        );
+    }
+
+    #[test]
+    fn frozen_and_thawed_rings_keep_the_window_exact() {
+        let mut w = IdWindow::new(4, None);
+        for i in 0..3u64 {
+            w.insert(id_key("s", u128::from(i)), 10 + i);
+        }
+        let frozen = w.freeze().unwrap();
+        assert!(w.freeze().is_none(), "one frozen ring at a time");
+        assert_eq!(frozen.next_seq(), 3);
+        for i in 3..6u64 {
+            w.insert(id_key("s", u128::from(i)), 10 + i);
+        }
+        // Ids 2..6 are the newest four, across both rings.
+        assert_eq!(w.len(), 4);
+        assert_eq!(w.get(id_key("s", 1)).unwrap(), None);
+        assert_eq!(w.get(id_key("s", 2)).unwrap(), Some(12));
+        assert_eq!(w.get(id_key("s", 5)).unwrap(), Some(15));
+        drop(frozen);
+        w.thaw();
+        assert_eq!(w.len(), 4);
+        assert_eq!(w.get(id_key("s", 1)).unwrap(), None);
+        assert_eq!(w.get(id_key("s", 2)).unwrap(), Some(12));
+        w.insert(id_key("s", 6), 16);
+        assert_eq!(w.get(id_key("s", 2)).unwrap(), None);
     }
 }
