@@ -16,17 +16,17 @@ use byteorder::{ByteOrder, LittleEndian as LE};
 
 use crate::error::Result;
 use crate::format::{
-    read_frame, Damage, FrameFault, SegmentEnd, INDEX_BASE_AT, INDEX_CRC_AT, INDEX_DATA_END_AT,
-    INDEX_END_POSITION_AT, INDEX_HEADER_LEN, INDEX_IDS_CRC_AT, INDEX_IDS_OFFSET_AT,
-    INDEX_ID_COUNT_AT, INDEX_ID_ENTRY_LEN, INDEX_INTERVAL_AT, INDEX_LAST_CRC_AT,
-    INDEX_LAST_FRAME_AT, INDEX_MAGIC, INDEX_MIN_STREAM_ENTRY_LEN, INDEX_SEQ_AT,
-    INDEX_STREAM_COUNT_AT, INDEX_VERSION, INDEX_VERSION_AT, MAX_NAME_LEN,
+    Damage, SegmentEnd, INDEX_BASE_AT, INDEX_CRC_AT, INDEX_DATA_END_AT, INDEX_END_POSITION_AT,
+    INDEX_HEADER_LEN, INDEX_IDS_CRC_AT, INDEX_IDS_OFFSET_AT, INDEX_ID_COUNT_AT, INDEX_ID_ENTRY_LEN,
+    INDEX_INTERVAL_AT, INDEX_LAST_CRC_AT, INDEX_LAST_FRAME_AT, INDEX_MAGIC,
+    INDEX_MIN_STREAM_ENTRY_LEN, INDEX_SEQ_AT, INDEX_STREAM_COUNT_AT, INDEX_VERSION,
+    INDEX_VERSION_AT, MAX_NAME_LEN,
 };
 use crate::fs::dir::{index_file_name, index_tmp_name};
 use crate::fs::install;
 use crate::fs::segment::Segment;
 use crate::index::{is_checkpoint, CHECKPOINT_INTERVAL};
-use crate::log::scan::walk_frames;
+use crate::log::scan::{ends_at, holds_frame, walk_frames};
 
 /// What one segment holds of one stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,14 +64,8 @@ pub struct SegmentIndex {
     pub base_position: u64,
     /// Sequence number of the segment.
     pub seq: u64,
-    /// Position after the segment's last event.
-    pub end_position: u64,
-    /// Offset after the segment's last frame.
-    pub data_end: u32,
-    /// Offset of the segment's last frame.
-    pub last_frame_offset: u32,
-    /// CRC of the segment's last frame.
-    pub last_frame_crc: u32,
+    /// The segment's last frame and where its data ends.
+    pub end: SegmentEnd,
     /// Every stream with events in the segment, in order of first appearance.
     pub streams: Vec<StreamSpan>,
     /// Number of event ids in the segment.
@@ -140,28 +134,14 @@ impl SegmentIndex {
             Ok(())
         })?
         .sealed(segment)?;
-        let (last_frame_offset, last_frame_crc) = walked.last_frame.unwrap_or((0, 0));
         Ok(SegmentIndex {
             base_position: segment.base_position(),
             seq: segment.seq(),
-            end_position: walked.next_position,
-            data_end: walked.end as u32,
-            last_frame_offset: last_frame_offset as u32,
-            last_frame_crc,
+            end: walked.segment_end(),
             streams,
             id_count: ids.len() as u32,
             ids,
         })
-    }
-
-    /// The segment's last frame, as the index says.
-    pub fn segment_end(&self) -> SegmentEnd {
-        SegmentEnd {
-            end_position: self.end_position,
-            last_frame_offset: self.last_frame_offset,
-            last_frame_crc: self.last_frame_crc,
-            data_end: self.data_end,
-        }
     }
 
     /// Checks that this index describes `segment` as it is now: same identity, and its last
@@ -174,22 +154,13 @@ impl SegmentIndex {
         if self.base_position != segment.base_position() || self.seq != segment.seq() {
             return Err(stale("describes another segment"));
         }
-        let bytes = segment.bytes();
-        let last = bytes
-            .get(self.last_frame_offset as usize..)
-            .ok_or(stale("names a last frame past the segment's end"))?;
-        match read_frame(last) {
-            Ok(frame)
-                if frame.header.crc == self.last_frame_crc
-                    && frame.end_position() == self.end_position
-                    && self.last_frame_offset as usize + frame.bytes.len()
-                        == self.data_end as usize => {}
-            _ => return Err(stale("does not name the segment's last frame")),
+        if !holds_frame(segment, &self.end) {
+            return Err(stale("does not name the segment's last frame"));
         }
-        match read_frame(bytes.get(self.data_end as usize..).unwrap_or_default()) {
-            Err(FrameFault::End) => Ok(()),
-            _ => Err(stale("ends before the segment's data does")),
+        if !ends_at(segment, &self.end) {
+            return Err(stale("ends before the segment's data does"));
         }
+        Ok(())
     }
 
     /// The file's bytes.
@@ -222,10 +193,10 @@ impl SegmentIndex {
         LE::write_u32(&mut h[INDEX_VERSION_AT..], INDEX_VERSION);
         LE::write_u64(&mut h[INDEX_BASE_AT..], self.base_position);
         LE::write_u64(&mut h[INDEX_SEQ_AT..], self.seq);
-        LE::write_u64(&mut h[INDEX_END_POSITION_AT..], self.end_position);
-        LE::write_u32(&mut h[INDEX_DATA_END_AT..], self.data_end);
-        LE::write_u32(&mut h[INDEX_LAST_FRAME_AT..], self.last_frame_offset);
-        LE::write_u32(&mut h[INDEX_LAST_CRC_AT..], self.last_frame_crc);
+        LE::write_u64(&mut h[INDEX_END_POSITION_AT..], self.end.end_position);
+        LE::write_u32(&mut h[INDEX_DATA_END_AT..], self.end.data_end);
+        LE::write_u32(&mut h[INDEX_LAST_FRAME_AT..], self.end.last_frame_offset);
+        LE::write_u32(&mut h[INDEX_LAST_CRC_AT..], self.end.last_frame_crc);
         LE::write_u32(&mut h[INDEX_INTERVAL_AT..], CHECKPOINT_INTERVAL as u32);
         LE::write_u32(&mut h[INDEX_STREAM_COUNT_AT..], self.streams.len() as u32);
         LE::write_u32(&mut h[INDEX_ID_COUNT_AT..], self.ids.len() as u32);
@@ -369,10 +340,12 @@ impl SegmentIndex {
         Ok(Some(SegmentIndex {
             base_position: LE::read_u64(&head[INDEX_BASE_AT..]),
             seq: LE::read_u64(&head[INDEX_SEQ_AT..]),
-            end_position: LE::read_u64(&head[INDEX_END_POSITION_AT..]),
-            data_end: LE::read_u32(&head[INDEX_DATA_END_AT..]),
-            last_frame_offset: LE::read_u32(&head[INDEX_LAST_FRAME_AT..]),
-            last_frame_crc: LE::read_u32(&head[INDEX_LAST_CRC_AT..]),
+            end: SegmentEnd {
+                end_position: LE::read_u64(&head[INDEX_END_POSITION_AT..]),
+                data_end: LE::read_u32(&head[INDEX_DATA_END_AT..]),
+                last_frame_offset: LE::read_u32(&head[INDEX_LAST_FRAME_AT..]),
+                last_frame_crc: LE::read_u32(&head[INDEX_LAST_CRC_AT..]),
+            },
             streams,
             id_count,
             ids,

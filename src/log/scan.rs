@@ -1,7 +1,9 @@
 //! Walking the frames of one segment in order, checking that each continues the chain.
 
 use crate::error::{Error, Result};
-use crate::format::{location, read_frame, Damage, FrameFault, RecordView, SEGMENT_HEADER_LEN};
+use crate::format::{
+    location, read_frame, Damage, FrameFault, RecordView, SegmentEnd, SEGMENT_HEADER_LEN,
+};
 use crate::fs::segment::Segment;
 
 /// Where a walk over a segment's frames stopped, and what it passed.
@@ -32,6 +34,17 @@ impl Walked {
             ));
         }
         Ok(self)
+    }
+
+    /// The last frame passed, as the end of the segment's data so far.
+    pub fn segment_end(&self) -> SegmentEnd {
+        let (offset, crc) = self.last_frame.unwrap_or((0, 0));
+        SegmentEnd {
+            end_position: self.next_position,
+            last_frame_offset: offset as u32,
+            last_frame_crc: crc,
+            data_end: self.end as u32,
+        }
     }
 
     /// CRC of the last frame passed, 0 if none (what the next frame must chain to).
@@ -127,4 +140,26 @@ pub fn walk_frames_from(
         walked.last_frame = Some((offset, h.crc));
         walked.end = offset + frame.bytes.len();
     }
+}
+
+/// Whether `segment` holds the frame `end` names: intact, at its offset, with its CRC, ending
+/// at its end position and data end. One frame read: how opening checks a side file or the
+/// index snapshot against the log without scanning it.
+pub fn holds_frame(segment: &Segment, end: &SegmentEnd) -> bool {
+    let at = segment.bytes().get(end.last_frame_offset as usize..);
+    match at.map(read_frame) {
+        Some(Ok(frame)) => {
+            frame.header.crc == end.last_frame_crc
+                && frame.end_position() == end.end_position
+                && end.last_frame_offset as usize + frame.bytes.len() == end.data_end as usize
+        }
+        _ => false,
+    }
+}
+
+/// Whether no frame follows the data end of `end` in `segment` (as in a sealed segment that
+/// ends there).
+pub fn ends_at(segment: &Segment, end: &SegmentEnd) -> bool {
+    let rest = segment.bytes().get(end.data_end as usize..);
+    matches!(read_frame(rest.unwrap_or_default()), Err(FrameFault::End))
 }

@@ -35,7 +35,7 @@ use crate::index::mapped::MappedIndex;
 use crate::index::persist::fingerprint;
 use crate::index::side_file::{index_path, SegmentIndex};
 use crate::index::{Layer, StreamHasher, StreamIndex, CHECKPOINT_INTERVAL};
-use crate::log::scan::{walk_frames, walk_frames_from, Walked};
+use crate::log::scan::{ends_at, holds_frame, walk_frames, walk_frames_from, Walked};
 
 /// What opening a store found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,23 +250,12 @@ impl LogParts<'_> {
             let segment = self
                 .segment(seq as u64)
                 .ok_or_else(|| format!("it names segment {seq}, which the store does not have"))?;
-            let bytes = segment.bytes();
-            let at = |offset: u32| bytes.get(offset as usize..).unwrap_or_default();
-            let matches = match read_frame(at(end.last_frame_offset)) {
-                Ok(frame) => {
-                    frame.header.crc == end.last_frame_crc
-                        && frame.end_position() == end.end_position
-                        && end.last_frame_offset as usize + frame.bytes.len()
-                            == end.data_end as usize
-                }
-                Err(_) => false,
-            };
             // A sealed segment ends with that frame (and the next one starts after it).
             let sealed_end = seq == last
-                || (matches!(read_frame(at(end.data_end)), Err(FrameFault::End))
+                || (ends_at(segment, end)
                     && self.segment(seq as u64 + 1).map(|s| s.base_position())
                         == Some(end.end_position));
-            if !matches || !sealed_end {
+            if !holds_frame(segment, end) || !sealed_end {
                 return Err(format!(
                     "the log does not match it: {} does not end at offset {} with the frame \
                      the snapshot names",
@@ -325,13 +314,13 @@ impl LogParts<'_> {
                     ),
                 ));
             }
-            sealed_ends.push(segment_end(&walked));
+            sealed_ends.push(walked.segment_end());
             let mut next_position = walked.next_position;
             for (i, segment) in self.sealed.iter().enumerate().skip(last + 1) {
                 let index = load_or_rebuild(self.dir, segment, true, rebuilt)?;
                 next_position =
                     self.add_sealed(&mut builder, &mut ids, i, &index, next_position)?;
-                sealed_ends.push(index.segment_end());
+                sealed_ends.push(index.end);
             }
             return self.index_tail(builder, ids, sealed_ends, next_position, from);
         }
@@ -387,7 +376,7 @@ impl LogParts<'_> {
         for (i, (segment, with_ids)) in self.sealed.iter().zip(need_ids).enumerate() {
             let index = load_or_rebuild(self.dir, segment, with_ids, rebuilt)?;
             next_position = self.add_sealed(&mut builder, &mut ids, i, &index, next_position)?;
-            sealed_ends.push(index.segment_end());
+            sealed_ends.push(index.end);
         }
         self.index_tail(builder, ids, sealed_ends, next_position, 0)
     }
@@ -405,14 +394,14 @@ impl LogParts<'_> {
     ) -> Result<u64> {
         let segment = &self.sealed[i];
         let next_base = self.segment(i as u64 + 1).map_or(0, |s| s.base_position());
-        if index.base_position != next_position || index.end_position != next_base {
+        if index.base_position != next_position || index.end.end_position != next_base {
             return Err(Error::corrupt(
                 segment.path(),
                 0,
                 format!(
                     "segment holds positions {}..{}, but the previous segment ends at \
                      {next_position} and the next one starts at {next_base}",
-                    index.base_position, index.end_position
+                    index.base_position, index.end.end_position
                 ),
             ));
         }
@@ -436,7 +425,7 @@ impl LogParts<'_> {
             let stream = &index.streams[e.stream as usize].name;
             ids.insert(id_key(stream, e.id), e.location);
         }
-        Ok(index.end_position)
+        Ok(index.end.end_position)
     }
 }
 
@@ -446,17 +435,6 @@ fn checked(builder: &mut IndexBuilder<'_>, walked: Result<Walked>) -> Result<Wal
     match builder.failure() {
         Some(e) => Err(e),
         None => walked,
-    }
-}
-
-/// The last frame of a segment whose walk ended at the end of its data.
-fn segment_end(walked: &Walked) -> SegmentEnd {
-    let (offset, crc) = walked.last_frame.unwrap_or((0, 0));
-    SegmentEnd {
-        end_position: walked.next_position,
-        last_frame_offset: offset as u32,
-        last_frame_crc: crc,
-        data_end: walked.end as u32,
     }
 }
 
