@@ -153,25 +153,40 @@ impl MappedIndex {
         )
     }
 
-    /// The entry of the stream that owns `hash` in the table, if any.
-    pub fn stream(&self, hash: u64) -> Result<Option<BaseEntry>> {
-        let slots = self.header.stream_slots as usize;
-        if slots == 0 {
-            return Ok(None);
-        }
-        let mut i = (hash as usize) & (slots - 1);
+    /// The slot of `key` in an open-addressing table of `slots` slots of `len` bytes at `at`
+    /// (the key at `key_at` of a slot; a zero at `used_at` marks a free one, which ends the
+    /// probe), or `None`.
+    fn probe(
+        &self,
+        (at, slots, len): (usize, u64, usize),
+        key_at: usize,
+        used_at: usize,
+        key: u64,
+    ) -> Result<Option<&[u8]>> {
+        let slots = slots as usize;
+        let mut i = (key as usize) & slots.wrapping_sub(1);
         for _ in 0..slots {
-            let slot = self.bytes(self.layout.streams + i * STREAM_SLOT_LEN, STREAM_SLOT_LEN)?;
-            let location = LE::read_u64(&slot[SLOT_LOCATION_AT..]);
-            if location == 0 {
+            let slot = self.bytes(at + i * len, len)?;
+            if LE::read_u64(&slot[used_at..]) == 0 {
                 return Ok(None);
             }
-            if LE::read_u64(&slot[SLOT_HASH_AT..]) == hash {
-                return Ok(Some(decode_entry(slot)));
+            if LE::read_u64(&slot[key_at..]) == key {
+                return Ok(Some(slot));
             }
             i = (i + 1) & (slots - 1);
         }
         Ok(None)
+    }
+
+    /// The entry of the stream that owns `hash` in the table, if any.
+    pub fn stream(&self, hash: u64) -> Result<Option<BaseEntry>> {
+        let table = (
+            self.layout.streams,
+            self.header.stream_slots,
+            STREAM_SLOT_LEN,
+        );
+        let slot = self.probe(table, SLOT_HASH_AT, SLOT_LOCATION_AT, hash)?;
+        Ok(slot.map(decode_entry))
     }
 
     /// The entry of a stream whose hash another stream owns.
@@ -232,30 +247,20 @@ impl MappedIndex {
 
     /// The sequence number and location of the newest remembered id with key `key`.
     pub fn id(&self, key: u64) -> Result<Option<(u64, u64)>> {
-        let slots = self.header.id_slots as usize;
-        if slots == 0 {
+        let table = (self.layout.id_table, self.header.id_slots, ID_SLOT_LEN);
+        let Some(slot) = self.probe(table, ID_SLOT_KEY_AT, ID_SLOT_INDEX_AT, key)? else {
             return Ok(None);
+        };
+        let index = LE::read_u64(&slot[ID_SLOT_INDEX_AT..]) - 1;
+        let (found, location) = self.ring_entry(index)?;
+        if found != key {
+            return Err(self.damaged(
+                self.layout.id_table,
+                "an id slot and its ring entry disagree",
+            ));
         }
-        let mut i = (key as usize) & (slots - 1);
-        for _ in 0..slots {
-            let slot = self.bytes(self.layout.id_table + i * ID_SLOT_LEN, ID_SLOT_LEN)?;
-            let Some(index) = LE::read_u64(&slot[ID_SLOT_INDEX_AT..]).checked_sub(1) else {
-                return Ok(None);
-            };
-            if LE::read_u64(&slot[ID_SLOT_KEY_AT..]) == key {
-                let (found, location) = self.ring_entry(index)?;
-                if found != key {
-                    return Err(self.damaged(
-                        self.layout.id_table,
-                        "an id slot and its ring entry disagree",
-                    ));
-                }
-                let seq = self.header.id_seq_end - self.header.ids + index;
-                return Ok(Some((seq, location)));
-            }
-            i = (i + 1) & (slots - 1);
-        }
-        Ok(None)
+        let seq = self.header.id_seq_end - self.header.ids + index;
+        Ok(Some((seq, location)))
     }
 
     /// The ring entry `index`: key and location.

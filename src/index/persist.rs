@@ -126,6 +126,26 @@ fn table_slots(n: usize) -> usize {
     }
 }
 
+/// Offset in `b` of the slot for `key` in the open-addressing table of `slots` slots of `len`
+/// bytes at `at`: the slot holding `key` already, or the first free one (a zero at `used_at`)
+/// of its probe. The table has a free slot: it is at most 3/4 full.
+fn place(
+    b: &[u8],
+    (at, slots, len): (usize, usize, usize),
+    key_at: usize,
+    used_at: usize,
+    key: u64,
+) -> usize {
+    let mut i = (key as usize) & (slots - 1);
+    loop {
+        let slot = at + i * len;
+        if LE::read_u64(&b[slot + used_at..]) == 0 || LE::read_u64(&b[slot + key_at..]) == key {
+            return slot;
+        }
+        i = (i + 1) & (slots - 1);
+    }
+}
+
 /// The snapshot's bytes.
 pub fn encode(input: &SnapshotInput) -> Result<Vec<u8>> {
     let layer = &*input.streams;
@@ -201,21 +221,14 @@ pub fn encode(input: &SnapshotInput) -> Result<Vec<u8>> {
         let at = layout.segments + i * SEGMENT_ENTRY_LEN;
         s.encode(&mut b[at..at + SEGMENT_ENTRY_LEN]);
     }
-    let mask = stream_slots.wrapping_sub(1);
     for (hash, m) in &hashed {
-        let mut i = (*hash as usize) & mask;
-        loop {
-            let at = layout.streams + i * STREAM_SLOT_LEN;
-            let slot = &mut b[at..at + STREAM_SLOT_LEN];
-            if LE::read_u64(&slot[SLOT_LOCATION_AT..]) == 0 {
-                LE::write_u64(&mut slot[SLOT_HASH_AT..], *hash);
-                LE::write_u64(&mut slot[SLOT_VERSION_AT..], m.last_version);
-                LE::write_u64(&mut slot[SLOT_LOCATION_AT..], m.last_location);
-                LE::write_u64(&mut slot[SLOT_CHECKPOINT_AT..], m.first_checkpoint);
-                break;
-            }
-            i = (i + 1) & mask;
-        }
+        let table = (layout.streams, stream_slots, STREAM_SLOT_LEN);
+        let at = place(&b, table, SLOT_HASH_AT, SLOT_LOCATION_AT, *hash);
+        let slot = &mut b[at..at + STREAM_SLOT_LEN];
+        LE::write_u64(&mut slot[SLOT_HASH_AT..], *hash);
+        LE::write_u64(&mut slot[SLOT_VERSION_AT..], m.last_version);
+        LE::write_u64(&mut slot[SLOT_LOCATION_AT..], m.last_location);
+        LE::write_u64(&mut slot[SLOT_CHECKPOINT_AT..], m.first_checkpoint);
     }
     for (i, c) in checkpoints.iter().enumerate() {
         LE::write_u64(&mut b[layout.checkpoints + i * 8..], *c);
@@ -230,23 +243,15 @@ pub fn encode(input: &SnapshotInput) -> Result<Vec<u8>> {
             at += 8;
         }
     }
-    let mask = id_slots.wrapping_sub(1);
     for (n, &(key, location)) in ring.iter().enumerate() {
         let at = layout.id_ring + n * ID_ENTRY_LEN;
         LE::write_u64(&mut b[at..], key);
         LE::write_u64(&mut b[at + 8..], location);
         // The newest id with a key wins its slot.
-        let mut i = (key as usize) & mask;
-        loop {
-            let at = layout.id_table + i * ID_SLOT_LEN;
-            let free = LE::read_u64(&b[at + ID_SLOT_INDEX_AT..]) == 0;
-            if free || LE::read_u64(&b[at + ID_SLOT_KEY_AT..]) == key {
-                LE::write_u64(&mut b[at + ID_SLOT_KEY_AT..], key);
-                LE::write_u64(&mut b[at + ID_SLOT_INDEX_AT..], n as u64 + 1);
-                break;
-            }
-            i = (i + 1) & mask;
-        }
+        let table = (layout.id_table, id_slots, ID_SLOT_LEN);
+        let at = place(&b, table, ID_SLOT_KEY_AT, ID_SLOT_INDEX_AT, key);
+        LE::write_u64(&mut b[at + ID_SLOT_KEY_AT..], key);
+        LE::write_u64(&mut b[at + ID_SLOT_INDEX_AT..], n as u64 + 1);
     }
     for page in 0..layout.pages {
         let start = layout.segments + page * SNAPSHOT_PAGE;
