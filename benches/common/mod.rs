@@ -7,9 +7,13 @@ use std::time::Instant;
 
 use annals::{Durability, EventData, ExpectedVersion, Options, Store};
 
+#[path = "../../tests/common/files.rs"]
+mod files;
 #[path = "../../tests/common/rng.rs"]
 mod rng;
 
+#[allow(unused_imports)]
+pub use files::segment_files;
 #[allow(unused_imports)]
 pub use rng::Rng;
 
@@ -86,17 +90,6 @@ pub fn cached_data_set(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
     std::fs::write(&ready, format).expect("mark data set ready");
     eprintln!("built in {:.1?}", started.elapsed());
     dir
-}
-
-/// The segment files of the store in `dir`, in order.
-pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("read_dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    files.sort();
-    files
 }
 
 /// Resident memory of this process in bytes (Linux).

@@ -2,13 +2,16 @@
 #![allow(dead_code)]
 
 pub mod child;
+mod files;
 pub mod model;
 mod rng;
 
 #[allow(unused_imports)]
+pub use files::segment_files;
+#[allow(unused_imports)]
 pub use rng::Rng;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use annals::format::{read_frame, SEGMENT_HEADER_LEN};
 use annals::{EventData, Options, RecordedEvent, Store};
@@ -52,17 +55,6 @@ pub fn read_everything(store: &Store) -> Vec<RecordedEvent> {
         .read_all(0)
         .collect::<annals::Result<Vec<_>>>()
         .expect("read_all")
-}
-
-/// The segment files of a store, in order.
-pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("read_dir")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    files.sort();
-    files
 }
 
 /// A frame found in a segment file: its offset, length, first position and event count.
