@@ -58,6 +58,12 @@ pub enum Error {
         /// The first id of the append that the stream already holds.
         id: u128,
     },
+    /// The store was opened read-only ([`Store::open_read_only`](crate::Store::open_read_only)),
+    /// and this call would change its log.
+    ReadOnly {
+        /// The store directory.
+        dir: PathBuf,
+    },
     /// An earlier write or `fdatasync` failed, so the state of the log on disk is unknown.
     /// The store refuses writes until it is closed and opened again, which recovers the log.
     Poisoned {
@@ -102,6 +108,7 @@ impl Error {
                 reason,
             } => Error::corrupt(file.clone(), *offset, reason.clone()),
             Error::Locked { dir } => Error::Locked { dir: dir.clone() },
+            Error::ReadOnly { dir } => Error::ReadOnly { dir: dir.clone() },
             Error::InvalidInput(msg) => Error::InvalidInput(msg.clone()),
             Error::WrongExpectedVersion {
                 stream,
@@ -141,6 +148,11 @@ impl fmt::Display for Error {
             Error::Locked { dir } => write!(
                 f,
                 "store {} is already open (in this process or another one)",
+                dir.display()
+            ),
+            Error::ReadOnly { dir } => write!(
+                f,
+                "store {} is open read-only: it cannot be appended to",
                 dir.display()
             ),
             Error::InvalidInput(msg) => write!(f, "invalid input: {msg}"),

@@ -100,11 +100,16 @@ mod subscribe;
 
 mod write;
 
+mod backup;
+// Reads the files the way recovery does, without opening a store.
+mod verify;
+// Above read and subscribe: the store ties them together.
 mod store;
 
 #[cfg(test)]
 mod tests;
 
+pub use backup::BackupReport;
 pub use error::{Error, Result};
 pub use event::{AppendResult, EventData, EventRef, ExpectedVersion, RecordedEvent};
 #[cfg(feature = "test-hooks")]
@@ -115,3 +120,4 @@ pub use read::{ReadAll, ReadStream, ReadStreamBackward};
 pub use recover::{IndexRebuild, OpenReport, TailCut};
 pub use store::{Stats, Store};
 pub use subscribe::Subscription;
+pub use verify::{verify, verify_with_progress, Finding, VerifyReport};

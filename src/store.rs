@@ -5,17 +5,19 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
+use crate::backup::{self, BackupReport};
 use crate::error::Result;
 use crate::event::{AppendResult, EventData, EventRef, ExpectedVersion};
 use crate::fs::dir::DirLock;
+use crate::index::persist::fingerprint;
 use crate::index::{default_stream_hash, Found};
-use crate::log::Snapshot;
+use crate::log::{CommitSignal, Snapshot};
 use crate::options::Options;
 use crate::read::{LogView, ReadAll};
 use crate::read::{ReadStream, ReadStreamBackward};
-use crate::recover::{recover, OpenReport};
+use crate::recover::{recover, Access, OpenReport};
 use crate::subscribe::checkpoint;
 use crate::subscribe::Subscription;
 use crate::write::commit::GroupCommit;
@@ -34,13 +36,15 @@ struct Inner {
     dir: PathBuf,
     options: Options,
     report: OpenReport,
-    commit: GroupCommit,
+    /// `None` when opened read-only.
+    commit: Option<GroupCommit>,
     /// The committed log, the stream index and the commit signal, as the writer publishes them.
     view: LogView,
     /// Checkpoints are saved one at a time.
     checkpoint_lock: Mutex<()>,
-    // Declared last so it is released last, after the writer has synced and stopped.
-    _lock: DirLock,
+    // Declared last so it is released last, after the writer has synced and stopped. A
+    // read-only handle takes no lock.
+    _lock: Option<DirLock>,
 }
 
 impl Store {
@@ -68,21 +72,121 @@ impl Store {
             options
                 .custom_stream_hasher()
                 .unwrap_or(default_stream_hash),
+            Access::ReadWrite,
         )?;
         let report = recovered.report.clone();
         let writer = Writer::new(dir.clone(), options.clone(), recovered)?;
         let (committed, index, signal) = writer.shared();
-        Ok(Store {
+        Ok(Store::with_parts(
+            dir,
+            options,
+            report,
+            Some(GroupCommit::new(writer)),
+            LogView::new(committed, index, signal),
+            Some(lock),
+        ))
+    }
+
+    /// Opens the store in `dir` for reading only, without taking its lock: it works while
+    /// another process (or this one) has the store open for writing, and never writes a
+    /// byte under `dir` (checkpoints aside: [`Store::save_checkpoint`] still works, so that
+    /// a consumer beside the writer can keep its cursor).
+    ///
+    /// The handle sees the log as it was when it opened: every whole frame, that is every
+    /// append the writer had written by then (under [`Durability::Fsync`](crate::Durability)
+    /// that may include the batch whose `fdatasync` was running, which a power loss could
+    /// still take back). An incomplete or torn frame at the end of the tail is treated as the
+    /// end and reported in [`OpenReport::unread_tail`], never cut. Opening again sees what
+    /// was appended since. (If the writer's `write` or `fdatasync` fails, it zeroes that
+    /// batch's frame, which a read-only handle may have seen: reading it then is
+    /// [`Error::Corrupt`](crate::Error::Corrupt), or, at the instant of the zeroing, a
+    /// `SIGBUS`. Only an I/O error on the writer's disk brings this about.) [`Store::append`] fails with
+    /// [`Error::ReadOnly`](crate::Error::ReadOnly). A directory that holds no store is
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput); a missing one is
+    /// [`Error::Io`](crate::Error::Io).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use annals::{EventData, ExpectedVersion, Store};
+    ///
+    /// let writer = Store::open(dir.path())?;
+    /// writer.append("order-1", ExpectedVersion::Any, [EventData::new("Placed", b"{}".to_vec())])?;
+    /// let reader = Store::open_read_only(dir.path())?;   // beside the open writer
+    /// assert_eq!(reader.next_position(), 1);
+    /// assert!(matches!(
+    ///     reader.append("order-1", ExpectedVersion::Any, [EventData::new("Paid", b"{}".to_vec())]),
+    ///     Err(annals::Error::ReadOnly { .. })
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Store> {
+        let options = Options::default();
+        let dir = dir.as_ref().to_path_buf();
+        let recovered = recover(
+            &dir,
+            options.segment_size,
+            options.dedup_window,
+            options
+                .custom_stream_hasher()
+                .unwrap_or(default_stream_hash),
+            Access::ReadOnly,
+        )?;
+        let next = recovered.next_position;
+        let committed = Snapshot {
+            segments: Arc::new(recovered.segments),
+            tail_end: recovered.tail_end,
+            next_position: next,
+        };
+        let view = LogView::new(
+            Arc::new(RwLock::new(committed)),
+            Arc::new(RwLock::new(recovered.streams)),
+            Arc::new(CommitSignal::new(next)),
+        );
+        Ok(Store::with_parts(
+            dir,
+            options,
+            recovered.report,
+            None,
+            view,
+            None,
+        ))
+    }
+
+    fn with_parts(
+        dir: PathBuf,
+        options: Options,
+        report: OpenReport,
+        commit: Option<GroupCommit>,
+        view: LogView,
+        lock: Option<DirLock>,
+    ) -> Store {
+        Store {
             inner: Arc::new(Inner {
                 dir,
                 options,
                 report,
-                commit: GroupCommit::new(writer),
-                view: LogView::new(committed, index, signal),
+                commit,
+                view,
                 checkpoint_lock: Mutex::new(()),
                 _lock: lock,
             }),
-        })
+        }
+    }
+
+    /// Whether this handle was opened with [`Store::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.inner.commit.is_none()
+    }
+
+    /// The group commit of a writable handle; [`Error::ReadOnly`](crate::Error::ReadOnly) for a
+    /// read-only one.
+    fn commit(&self) -> Result<&GroupCommit> {
+        self.inner
+            .commit
+            .as_ref()
+            .ok_or_else(|| crate::Error::ReadOnly {
+                dir: self.inner.dir.clone(),
+            })
     }
 
     /// Appends `events` to `stream` atomically: after any crash either all of them are
@@ -103,7 +207,7 @@ impl Store {
     ) -> Result<AppendResult> {
         let events: Vec<EventData> = events.into_iter().collect();
         let frame_len = validate(stream, &events, self.inner.options.max_event_size)?;
-        self.inner.commit.append(Request {
+        self.commit()?.append(Request {
             stream: stream.to_string(),
             expected,
             events,
@@ -274,9 +378,12 @@ impl Store {
     }
 
     /// Puts every append that has returned on stable storage (a no-op in effect under
-    /// [`Durability::Fsync`](crate::Durability::Fsync)).
+    /// [`Durability::Fsync`](crate::Durability::Fsync), and on a read-only handle).
     pub fn sync(&self) -> Result<()> {
-        self.inner.commit.writer().sync()
+        match &self.inner.commit {
+            Some(commit) => commit.writer().sync(),
+            None => Ok(()),
+        }
     }
 
     /// Syncs and gives up this handle. The directory is released when the last handle is gone.
@@ -336,7 +443,10 @@ impl Store {
 
     /// Counts and memory of the store's in-memory structures.
     pub fn stats(&self) -> Stats {
-        let (remembered_ids, id_window_bytes) = self.inner.commit.writer().id_window_usage();
+        let (remembered_ids, id_window_bytes) = match &self.inner.commit {
+            Some(commit) => commit.writer().id_window_usage(),
+            None => (0, 0),
+        };
         let index = self.inner.view.index();
         Stats {
             events: self.next_position(),
@@ -345,6 +455,52 @@ impl Store {
             remembered_ids,
             id_window_bytes,
         }
+    }
+
+    /// Copies the store to `dest` (a missing or empty directory) while appends go on: the copy
+    /// opens as a store holding exactly the events below [`BackupReport::position`], the
+    /// position committed when the backup started. Every frame's checksum is verified on the
+    /// way (a damaged source fails with [`Error::Corrupt`](crate::Error::Corrupt) naming the
+    /// file); side files, the index snapshot and consumer checkpoints come along when they
+    /// check out, so the copy opens as fast as the original. Files are copied, never linked,
+    /// and synced; the copy is complete when this returns (an interrupted one does not open).
+    /// Works on read-only handles too.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let dest = tempfile::tempdir()?;
+    /// use annals::{EventData, ExpectedVersion, Store};
+    ///
+    /// let store = Store::open(dir.path().join("live"))?;
+    /// store.append("order-1", ExpectedVersion::Any, [EventData::new("Placed", b"{}".to_vec())])?;
+    /// let report = store.backup(dest.path().join("copy"))?;
+    /// assert_eq!(report.position, 1);
+    /// let copy = Store::open(dest.path().join("copy"))?;
+    /// assert_eq!(copy.stream_version("order-1"), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn backup(&self, dest: impl AsRef<Path>) -> Result<BackupReport> {
+        self.backup_with_progress(dest, |_, _| {})
+    }
+
+    /// [`Store::backup`], calling `progress(events copied, events to copy)` after each segment.
+    pub fn backup_with_progress(
+        &self,
+        dest: impl AsRef<Path>,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<BackupReport> {
+        let hasher = self
+            .inner
+            .options
+            .custom_stream_hasher()
+            .unwrap_or(default_stream_hash);
+        backup::backup(
+            &self.inner.dir,
+            &self.inner.view.snapshot(),
+            fingerprint(hasher),
+            dest.as_ref(),
+            &mut progress,
+        )
     }
 
     /// The store's directory.

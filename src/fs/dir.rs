@@ -85,12 +85,12 @@ impl DirLock {
     }
 }
 
-/// Lists the segment files of `dir` as `(base position, path)`, sorted by base, and deletes
-/// the temporary files annals creates (`{base}.log.tmp`, `{base}.idx.tmp`, `MANIFEST.tmp`,
+/// Lists the segment files of `dir` as `(base position, path)`, sorted by base, and (if
+/// `remove_leftovers`: never beside a live writer) deletes the temporary files annals creates (`{base}.log.tmp`, `{base}.idx.tmp`, `MANIFEST.tmp`,
 /// `INDEX.tmp`)
 /// that a crash left behind: they were never renamed into place, so they hold nothing
 /// acknowledged. Every other entry, of any kind, is left alone.
-pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+pub fn list_segments(dir: &Path, remove_leftovers: bool) -> Result<Vec<(u64, PathBuf)>> {
     let mut segments = Vec::new();
     let entries = fs::read_dir(dir).map_err(|e| Error::io("list store directory", dir, e))?;
     for entry in entries {
@@ -103,7 +103,7 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
         if !is_file {
             continue;
         }
-        if is_own_tmp(name) {
+        if remove_leftovers && is_own_tmp(name) {
             super::remove_file(&path).map_err(|e| Error::io("remove temporary file", &path, e))?;
         } else if let Some(base) = base_of(name, SEGMENT_EXT) {
             segments.push((base, path));

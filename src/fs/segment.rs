@@ -50,11 +50,11 @@ impl Segment {
     }
 
     /// Opens an existing segment file and checks its header against the base position its
-    /// name gives.
-    pub fn open(path: &Path, base_from_name: u64) -> Result<Self> {
+    /// name gives; for reading only unless `writable`.
+    pub fn open(path: &Path, base_from_name: u64, writable: bool) -> Result<Self> {
         let file = OpenOptions::new()
             .read(true)
-            .write(true)
+            .write(writable)
             .open(path)
             .map_err(|e| Error::io("open segment", path, e))?;
         let len = file
@@ -194,7 +194,13 @@ fn map_file(file: &File, path: &Path) -> Result<Mmap> {
     // cut while opening, before any reader exists; a failed write is zeroed (the file truncated
     // to where that write began, then extended again) only past the committed end, so the file
     // never becomes shorter than what readers read; and the directory lock keeps other annals
-    // processes out. Another program that truncates or rewrites a segment of an open store
-    // breaks this; that is documented as unsupported in the crate docs.
+    // writers out. A read-only handle in another process (no lock) reads only the whole frames
+    // it found when it opened, which the writer never changes: it writes past them, and a
+    // recovery cuts only after the last intact frame. The one exception: a frame whose write
+    // or `fdatasync` then fails is zeroed, and a read-only handle that opened in between and
+    // reads it at that moment can meet the file shortened for an instant (SIGBUS); this is
+    // documented at `Store::open_read_only`. Another program that truncates or rewrites a
+    // segment of an open store breaks this; that is documented as unsupported in the crate
+    // docs.
     unsafe { Mmap::map(file) }.map_err(|e| Error::io("map segment", path, e))
 }

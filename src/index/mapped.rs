@@ -114,6 +114,20 @@ impl MappedIndex {
         self.map.len()
     }
 
+    /// The whole file as mapped.
+    pub fn file_bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// Checks every page against its checksum: an [`Error::Corrupt`] naming each damaged one.
+    pub fn damaged_pages(&self) -> Vec<Error> {
+        let start = self.layout.segments;
+        (start..self.layout.page_crcs)
+            .step_by(SNAPSHOT_PAGE)
+            .filter_map(|at| self.bytes(at, 1).err())
+            .collect()
+    }
+
     /// `len` bytes at `at`, every page they touch checked against its checksum.
     fn bytes(&self, at: usize, len: usize) -> Result<&[u8]> {
         let base = self.layout.segments;

@@ -18,6 +18,8 @@
 
 mod tail;
 
+pub(crate) use tail::judge as judge_tail;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,12 +62,26 @@ pub struct OpenReport {
     /// (damaged, stale, or written by a build that hashes names differently); opening then
     /// read the side files instead, and the next snapshot replaces it.
     pub snapshot_ignored: Option<String>,
+    /// Read-only opening only: what follows the tail's last whole frame, left as it was
+    /// found (a write in progress beside a live writer, or a torn tail that the next writable
+    /// opening judges and cuts). `None` when the data simply ends.
+    pub unread_tail: Option<TailCut>,
     /// How long opening took.
     pub duration: Duration,
 }
 
+/// Whether opening may change files. A writable opening cuts a torn tail, writes the side
+/// files it rebuilds and removes the temporary files a crash left; a read-only one, which
+/// may run beside a live writer in another process, only reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
 /// The end of the tail cut off while opening: bytes of writes that a crash interrupted before
-/// they were synced, or bytes after the end of the data that no frame explains.
+/// they were synced, or bytes after the end of the data that no frame explains. (For
+/// [`OpenReport::unread_tail`]: what a read-only opening left unread there.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TailCut {
@@ -121,9 +137,10 @@ pub(crate) fn recover(
     segment_size: u64,
     dedup_window: u64,
     hasher: StreamHasher,
+    access: Access,
 ) -> Result<Recovered> {
     let started = Instant::now();
-    let (segments, manifest) = open_segments(dir, segment_size)?;
+    let (segments, manifest) = open_segments(dir, segment_size, access)?;
     let mut segments: Vec<Arc<Segment>> = segments.into_iter().map(Arc::new).collect();
     let tail = segments
         .pop()
@@ -134,6 +151,7 @@ pub(crate) fn recover(
         tail: &tail,
         window: dedup_window,
         hasher,
+        access,
     };
     let mut rebuilt_indexes = Vec::new();
     let (base, mut snapshot_ignored) =
@@ -170,7 +188,17 @@ pub(crate) fn recover(
     let closed = manifest
         .filter(|m| m.tail == tail.header())
         .and_then(|m| m.closed);
-    let cut = match end_of_tail(&tail, &walked, closed)? {
+    let unread_tail =
+        (access == Access::ReadOnly && walked.fault != FrameFault::End).then(|| TailCut {
+            file: tail.path().to_path_buf(),
+            offset: walked.end as u64,
+            reason: walked.fault.to_string(),
+        });
+    let judged = match access {
+        Access::ReadWrite => end_of_tail(&tail, &walked, closed)?,
+        Access::ReadOnly => None,
+    };
+    let cut = match judged {
         Some(reason) => {
             tail.zero_from(walked.end)?;
             Some(TailCut {
@@ -181,10 +209,11 @@ pub(crate) fn recover(
         }
         // What a crashed process left in the page cache is read as written; it becomes
         // durable now, before any new frame claims it is.
-        None => {
+        None if access == Access::ReadWrite => {
             tail.sync_data()?;
             None
         }
+        None => None,
     };
     segments.push(tail);
     let snapshot_position = base.as_ref().map(|b| b.header().end_position);
@@ -197,6 +226,7 @@ pub(crate) fn recover(
         rebuilt_indexes,
         snapshot_position,
         snapshot_ignored,
+        unread_tail,
         duration: started.elapsed(),
     };
     Ok(Recovered {
@@ -219,6 +249,7 @@ struct LogParts<'a> {
     tail: &'a Arc<Segment>,
     window: u64,
     hasher: StreamHasher,
+    access: Access,
 }
 
 impl LogParts<'_> {
@@ -317,7 +348,7 @@ impl LogParts<'_> {
             sealed_ends.push(walked.segment_end());
             let mut next_position = walked.next_position;
             for (i, segment) in self.sealed.iter().enumerate().skip(last + 1) {
-                let index = load_or_rebuild(self.dir, segment, true, rebuilt)?;
+                let index = load_or_rebuild(self.dir, segment, true, self.access, rebuilt)?;
                 next_position =
                     self.add_sealed(&mut builder, &mut ids, i, &index, next_position)?;
                 sealed_ends.push(index.end);
@@ -374,7 +405,7 @@ impl LogParts<'_> {
         let mut sealed_ends = Vec::with_capacity(self.sealed.len());
         let need_ids = segments_needing_ids(self.dir, self.sealed, self.window);
         for (i, (segment, with_ids)) in self.sealed.iter().zip(need_ids).enumerate() {
-            let index = load_or_rebuild(self.dir, segment, with_ids, rebuilt)?;
+            let index = load_or_rebuild(self.dir, segment, with_ids, self.access, rebuilt)?;
             next_position = self.add_sealed(&mut builder, &mut ids, i, &index, next_position)?;
             sealed_ends.push(index.end);
         }
@@ -453,11 +484,23 @@ fn index_event(
 }
 
 /// Opens every segment file in order, checking that none is missing (by their sequence numbers
-/// and the manifest, which is returned as found); creates the first segment of an empty store.
-fn open_segments(dir: &Path, segment_size: u64) -> Result<(Vec<Segment>, Option<Manifest>)> {
+/// and the manifest, which is returned as found); creates the first segment of an empty store
+/// (a read-only opening refuses a directory without segments instead).
+fn open_segments(
+    dir: &Path,
+    segment_size: u64,
+    access: Access,
+) -> Result<(Vec<Segment>, Option<Manifest>)> {
+    let writable = access == Access::ReadWrite;
+    // Beside a live writer, which records a new segment in the manifest before writing to
+    // it: the manifest first, so that the segments listed after it are at least as new.
+    let manifest = match access {
+        Access::ReadOnly => manifest::read(dir)?,
+        Access::ReadWrite => None,
+    };
     let mut segments = Vec::new();
-    for (i, (base, path)) in list_segments(dir)?.into_iter().enumerate() {
-        let segment = Segment::open(&path, base)?;
+    for (i, (base, path)) in list_segments(dir, writable)?.into_iter().enumerate() {
+        let segment = Segment::open(&path, base, writable)?;
         if segment.seq() != i as u64 {
             return Err(Error::corrupt(
                 &path,
@@ -470,9 +513,18 @@ fn open_segments(dir: &Path, segment_size: u64) -> Result<(Vec<Segment>, Option<
         }
         segments.push(segment);
     }
-    let manifest = manifest::read(dir)?;
-    check_manifest(dir, manifest.as_ref(), &segments)?;
+    let manifest = match access {
+        Access::ReadOnly => manifest,
+        Access::ReadWrite => manifest::read(dir)?,
+    };
+    check_manifest(dir, manifest.as_ref(), &segments, access)?;
     if segments.is_empty() {
+        if !writable {
+            return Err(Error::InvalidInput(format!(
+                "{} is not an annals store: it holds no segment file",
+                dir.display()
+            )));
+        }
         segments.push(Segment::create(dir, 0, 0, segment_size)?);
     }
     if segments[0].base_position() != 0 {
@@ -488,9 +540,18 @@ fn open_segments(dir: &Path, segment_size: u64) -> Result<(Vec<Segment>, Option<
 /// Checks the segment files against the tail segment the manifest names. A segment one past
 /// it (or the first segment, without a manifest) is accepted if it is empty: a crash came
 /// between creating it and recording it (the writer records it before its first write).
-fn check_manifest(dir: &Path, manifest: Option<&Manifest>, segments: &[Segment]) -> Result<()> {
+/// Read-only, the manifest was read before the segments were listed, so a live writer may
+/// have added any number of segments since: only the one it names must be there.
+fn check_manifest(
+    dir: &Path,
+    manifest: Option<&Manifest>,
+    segments: &[Segment],
+    access: Access,
+) -> Result<()> {
+    let read_only = access == Access::ReadOnly;
     let Some(m) = manifest.map(|m| m.tail) else {
         return match segments {
+            _ if read_only => Ok(()),
             [] => Ok(()),
             [first] if first.is_empty() => Ok(()),
             _ => Err(Error::corrupt(
@@ -503,6 +564,11 @@ fn check_manifest(dir: &Path, manifest: Option<&Manifest>, segments: &[Segment])
     };
     match segments.last() {
         Some(tail) if tail.header() == m => Ok(()),
+        Some(tail)
+            if read_only && tail.seq() > m.seq && segments.iter().any(|s| s.header() == m) =>
+        {
+            Ok(())
+        }
         Some(tail) if Some(tail.seq()) == m.seq.checked_add(1) && tail.is_empty() => Ok(()),
         Some(tail) if tail.seq() > m.seq => Err(Error::corrupt(
             dir.join(MANIFEST_FILE),
@@ -576,11 +642,13 @@ fn segments_needing_ids(dir: &Path, sealed: &[Arc<Segment>], window: u64) -> Vec
 }
 
 /// The index of a sealed segment from its side file, or rebuilt from the segment (and
-/// written) if the file is missing, damaged or does not describe the segment.
+/// written, unless read-only) if the file is missing, damaged or does not describe the
+/// segment (beside a live writer, a segment it sealed a moment ago has no side file yet).
 fn load_or_rebuild(
     dir: &Path,
     segment: &Segment,
     with_ids: bool,
+    access: Access,
     rebuilt: &mut Vec<IndexRebuild>,
 ) -> Result<SegmentIndex> {
     let path = index_path(dir, segment.base_position());
@@ -593,9 +661,12 @@ fn load_or_rebuild(
         Err(damage) => damage.to_string(),
     };
     let mut index = SegmentIndex::build(segment)?;
-    let reason = match index.write(dir) {
-        Ok(()) => problem,
-        Err(e) => format!("{problem}; kept in memory, not written: {e}"),
+    let reason = match access {
+        Access::ReadOnly => format!("{problem}; kept in memory (read-only)"),
+        Access::ReadWrite => match index.write(dir) {
+            Ok(()) => problem,
+            Err(e) => format!("{problem}; kept in memory, not written: {e}"),
+        },
     };
     rebuilt.push(IndexRebuild { file: path, reason });
     if !with_ids {

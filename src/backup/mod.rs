@@ -1,0 +1,326 @@
+//! Online backup: a consistent copy of the committed log, taken while appends go on.
+//!
+//! A backup copies one [`Snapshot`] of the log: every sealed segment whole and the tail up to
+//! the snapshot's end, each frame's checksum and chain verified on the way (a damaged source
+//! fails the backup with [`Error::Corrupt`] instead of copying the damage). Bytes below the
+//! committed end never change, so no lock is held while copying and the writer goes on.
+//! Sealed segments' side files, the index snapshot (when it covers no more than the copy)
+//! and consumer checkpoints come along, each checked first, so the copy opens in constant
+//! time; one that does not check out is left behind and rebuilt by the copy's first open.
+//!
+//! The copy is built in a sibling directory (`{dest}.partial`), every file synced, the
+//! manifest (a clean close at the copied end) last; then that directory is renamed to `dest`
+//! and the parent synced. So `dest` holds a whole backup or nothing: a failed backup removes
+//! its partial directory, and one cut short by a crash leaves only `{dest}.partial`. Files are
+//! always copied, never linked: a backup must outlive the disk it came from.
+//!
+//! May import `format`, `fs`, `log` and `index`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::format::{decode_checkpoint, read_frame, FrameFault, Manifest, SEGMENT_HEADER_LEN};
+use crate::fs::dir::{
+    index_file_name, index_tmp_name, segment_tmp_name, SNAPSHOT_FILE, SNAPSHOT_TMP,
+};
+use crate::fs::dir::{segment_file_name, MANIFEST_FILE, MANIFEST_TMP};
+use crate::fs::segment::Segment;
+use crate::fs::{install, sync_dir};
+use crate::index::mapped::MappedIndex;
+use crate::index::side_file::{index_path, SegmentIndex};
+use crate::index::CHECKPOINT_INTERVAL;
+use crate::log::Snapshot;
+
+/// Subdirectory of a store that holds consumer checkpoints.
+const CHECKPOINTS: &str = "checkpoints";
+
+/// What [`Store::backup`](crate::Store::backup) copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackupReport {
+    /// The copy holds exactly the events below this position.
+    pub position: u64,
+    /// Segment files copied.
+    pub segments: usize,
+    /// Bytes of events copied (segment data, headers included; not the zeros after it).
+    pub bytes: u64,
+    /// Sealed segments whose side file was copied (the others are rebuilt by the copy's first
+    /// open).
+    pub side_files: usize,
+    /// Whether the index snapshot was copied.
+    pub index_snapshot: bool,
+    /// Consumer checkpoints copied.
+    pub checkpoints: usize,
+    /// The copy's directory.
+    pub dest: PathBuf,
+    /// How long the backup took.
+    pub duration: Duration,
+}
+
+/// Copies `log`, committed in the store at `src`, to `dest` (missing or an empty directory).
+/// `fingerprint` identifies the store's stream hash (for its index snapshot); `progress`
+/// gets the events copied so far and the total, after each segment.
+pub(crate) fn backup(
+    src: &Path,
+    log: &Snapshot,
+    fingerprint: u64,
+    dest: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<BackupReport> {
+    let started = Instant::now();
+    let partial = prepare(dest)?;
+    let result = copy_log(src, log, fingerprint, &partial, progress);
+    let mut report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            // Best effort: the error says what went wrong; the partial copy is worthless.
+            let _ = std::fs::remove_dir_all(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&partial, dest).map_err(|e| Error::io("rename backup into place", dest, e))?;
+    sync_dir(parent_of(dest))?;
+    report.dest = dest.to_path_buf();
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+/// Copies `log` into the empty directory `dest`.
+fn copy_log(
+    src: &Path,
+    log: &Snapshot,
+    fingerprint: u64,
+    dest: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<BackupReport> {
+    let last = log.segments.len() - 1;
+    let mut report = BackupReport {
+        position: log.next_position,
+        segments: log.segments.len(),
+        bytes: 0,
+        side_files: 0,
+        index_snapshot: false,
+        checkpoints: 0,
+        dest: dest.to_path_buf(),
+        duration: Duration::ZERO,
+    };
+    let mut last_crc = 0;
+    for (i, segment) in log.segments.iter().enumerate() {
+        let next_base = log
+            .segments
+            .get(i + 1)
+            .map_or(log.next_position, |s| s.base_position());
+        let end;
+        (end, last_crc) = verify_frames(segment, log.limit(i), i < last, next_base)?;
+        let base = segment.base_position();
+        let data = segment.bytes().get(..end).unwrap_or_default();
+        install(
+            dest,
+            &segment_file_name(base),
+            &segment_tmp_name(base),
+            data,
+            segment.capacity() as u64,
+            "write backup segment",
+        )?;
+        if i < last && copy_side_file(src, segment, dest)? {
+            report.side_files += 1;
+        }
+        report.bytes += end as u64;
+        progress(next_base, log.next_position);
+    }
+    report.index_snapshot = copy_index_snapshot(src, fingerprint, log.next_position, dest)?;
+    report.checkpoints = copy_checkpoints(src, dest)?;
+    let tail = &log.segments[last];
+    let manifest = Manifest {
+        tail: tail.header(),
+        closed: Some((log.tail_end as u64, last_crc)),
+    };
+    install(
+        dest,
+        MANIFEST_FILE,
+        MANIFEST_TMP,
+        &manifest.encode(),
+        0,
+        "write backup manifest",
+    )?;
+    Ok(report)
+}
+
+/// Checks that `dest` is missing or an empty directory, and creates the empty sibling
+/// directory the copy is built in (replacing what an interrupted backup left there).
+fn prepare(dest: &Path) -> Result<PathBuf> {
+    match std::fs::read_dir(dest) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(Error::InvalidInput(format!(
+                    "backup destination {} is not empty: a backup never overwrites",
+                    dest.display()
+                )));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("open backup directory", dest, e)),
+    }
+    let name = dest.file_name().ok_or_else(|| {
+        Error::InvalidInput(format!("backup destination {} has no name", dest.display()))
+    })?;
+    let mut partial_name = name.to_os_string();
+    partial_name.push(".partial");
+    let partial = dest.with_file_name(partial_name);
+    match std::fs::remove_dir_all(&partial) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::io("remove an interrupted backup", &partial, e))
+        }
+        _ => {}
+    }
+    std::fs::create_dir_all(&partial)
+        .map_err(|e| Error::io("create backup directory", &partial, e))?;
+    sync_dir(parent_of(&partial))?;
+    Ok(partial)
+}
+
+/// The directory holding `path` (`.` for a bare name).
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Checks every frame of `segment` below `limit` (up to the end of the data, if `sealed`):
+/// intact, chained, positions dense from the segment's base up to `next_base`. Returns the
+/// offset after the last frame and its CRC (0 if none).
+fn verify_frames(
+    segment: &Segment,
+    limit: usize,
+    sealed: bool,
+    next_base: u64,
+) -> Result<(usize, u32)> {
+    let bytes = segment.bytes().get(..limit).unwrap_or_default();
+    let (mut offset, mut position, mut crc) = (SEGMENT_HEADER_LEN, segment.base_position(), 0);
+    let damaged =
+        |offset: usize, reason: String| Error::corrupt(segment.path(), offset as u64, reason);
+    while offset < bytes.len() {
+        let frame = match read_frame(&bytes[offset..]) {
+            Ok(frame) => frame,
+            Err(FrameFault::End) if sealed => break,
+            Err(fault) => return Err(damaged(offset, fault.to_string())),
+        };
+        let h = frame.header;
+        if h.first_position != position || h.prev_crc != crc {
+            return Err(damaged(
+                offset,
+                format!(
+                    "frame does not continue the log (first position {}, expected {position})",
+                    h.first_position
+                ),
+            ));
+        }
+        position += u64::from(h.count);
+        crc = h.crc;
+        offset += h.len as usize;
+    }
+    if position != next_base {
+        return Err(damaged(
+            offset,
+            format!("segment ends at position {position}, but the next one starts at {next_base}"),
+        ));
+    }
+    Ok((offset, crc))
+}
+
+/// Copies the side file of sealed `segment` if it checks out against the segment.
+fn copy_side_file(src: &Path, segment: &Segment, dest: &Path) -> Result<bool> {
+    let path = index_path(src, segment.base_position());
+    let sound = matches!(SegmentIndex::load(&path, true), Ok(Some(index)) if index.check_matches(segment).is_ok());
+    if !sound {
+        return Ok(false);
+    }
+    let Some(bytes) = read_if_present(&path)? else {
+        return Ok(false);
+    };
+    let base = segment.base_position();
+    install(
+        dest,
+        &index_file_name(base),
+        &index_tmp_name(base),
+        &bytes,
+        0,
+        "write backup side file",
+    )?;
+    Ok(true)
+}
+
+/// Copies the index snapshot if there is one that covers no more than the copy (it is
+/// replaced atomically, so the one mapped here is whole) and every page of it checks out.
+fn copy_index_snapshot(src: &Path, fingerprint: u64, position: u64, dest: &Path) -> Result<bool> {
+    let Ok(Some(index)) = MappedIndex::open(src, fingerprint, CHECKPOINT_INTERVAL as u32) else {
+        return Ok(false);
+    };
+    if index.header().end_position > position || !index.damaged_pages().is_empty() {
+        return Ok(false);
+    }
+    install(
+        dest,
+        SNAPSHOT_FILE,
+        SNAPSHOT_TMP,
+        index.file_bytes(),
+        0,
+        "write backup index snapshot",
+    )?;
+    Ok(true)
+}
+
+/// Copies every consumer checkpoint that reads back.
+fn copy_checkpoints(src: &Path, dest: &Path) -> Result<usize> {
+    let dir = src.join(CHECKPOINTS);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io("list checkpoints", &dir, e)),
+    };
+    let to = dest.join(CHECKPOINTS);
+    let mut copied = 0;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| Error::io("list checkpoints", &dir, e))?
+            .path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let Some(bytes) = read_if_present(&path)? else {
+            continue;
+        };
+        if decode_checkpoint(&bytes).is_err() {
+            continue;
+        }
+        if copied == 0 {
+            std::fs::create_dir_all(&to)
+                .map_err(|e| Error::io("create checkpoints directory", &to, e))?;
+            sync_dir(dest)?;
+        }
+        install(
+            &to,
+            name,
+            &format!(".{name}.tmp"),
+            &bytes,
+            0,
+            "write backup checkpoint",
+        )?;
+        copied += 1;
+    }
+    Ok(copied)
+}
+
+/// The bytes of `path`, `None` if it is gone (a writer replaced or removed it meanwhile).
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read for backup", path, e)),
+    }
+}

@@ -1,0 +1,315 @@
+//! Read-only opening beside a writer, online backup while appends go on, and `verify` listing
+//! every damage of a store.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use annals::{EventData, ExpectedVersion, Store};
+use common::{
+    assert_event, event, frames, overwrite, read_everything, segment_files, small_segments,
+};
+
+/// Every file under `dir` with its bytes.
+fn snapshot_files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(snapshot_files(&path));
+        } else {
+            files.insert(path.clone(), std::fs::read(&path).expect("read"));
+        }
+    }
+    files
+}
+
+fn append_n(store: &Store, stream: &str, from: u64, to: u64) {
+    for n in from..to {
+        store
+            .append(stream, ExpectedVersion::Any, [event(stream, n)])
+            .expect("append");
+    }
+}
+
+#[test]
+fn read_only_opens_beside_a_writer_sees_what_was_written_and_refuses_appends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let writer = Store::open_with(dir.path(), small_segments()).expect("open");
+    append_n(&writer, "s", 0, 300);
+    assert!(segment_files(dir.path()).len() > 2, "spans segments");
+    assert!(matches!(
+        Store::open(dir.path()),
+        Err(annals::Error::Locked { .. })
+    ));
+
+    let reader = Store::open_read_only(dir.path()).expect("read-only beside the writer");
+    assert!(reader.is_read_only());
+    assert_eq!(reader.next_position(), 300);
+    for (v, ev) in reader.read_stream("s", 0).enumerate() {
+        assert_event(&ev.expect("read"), "s", v as u64, v as u64, v as u64);
+    }
+    let refused = reader.append("s", ExpectedVersion::Any, [event("s", 300)]);
+    assert!(
+        matches!(refused, Err(annals::Error::ReadOnly { .. })),
+        "{refused:?}"
+    );
+
+    // The reader keeps its view; a new read-only opening sees the later appends.
+    append_n(&writer, "s", 300, 320);
+    assert_eq!(reader.next_position(), 300);
+    assert_eq!(read_everything(&reader).len(), 300);
+    let again = Store::open_read_only(dir.path()).expect("reopen read-only");
+    assert_eq!(again.next_position(), 320);
+    assert_eq!(again.stream_version("s"), Some(319));
+}
+
+#[test]
+fn read_only_never_writes_not_even_to_cut_a_torn_tail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let live = dir.path().join("live");
+    let copy = dir.path().join("copy");
+    let store = Store::open_with(&live, small_segments()).expect("open");
+    append_n(&store, "s", 0, 50);
+    common::crash_copy(&live, &copy);
+    drop(store);
+    // A write torn by the crash: half a frame of garbage after the data.
+    let tail = segment_files(&copy).pop().expect("tail");
+    let end = frames(&tail)
+        .last()
+        .map(|f| f.offset + f.len)
+        .expect("frames");
+    overwrite(&tail, end, &[0x5a; 30]);
+    let before = snapshot_files(&copy);
+
+    let reader = Store::open_read_only(&copy).expect("open read-only");
+    let report = reader.open_report();
+    assert_eq!(report.cut, None);
+    let unread = report
+        .unread_tail
+        .as_ref()
+        .expect("the torn write is reported");
+    assert_eq!(unread.offset, end as u64);
+    assert_eq!(read_everything(&reader).len(), 50);
+    drop(reader);
+    assert_eq!(snapshot_files(&copy), before, "read-only changed files");
+
+    // A writable opening then judges and cuts it.
+    let store = Store::open(&copy).expect("open");
+    assert_eq!(
+        store.open_report().cut.as_ref().map(|c| c.offset),
+        Some(end as u64)
+    );
+}
+
+#[test]
+fn read_only_refuses_what_is_not_a_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = Store::open_read_only(dir.path().join("missing"));
+    assert!(
+        matches!(missing, Err(annals::Error::Io { .. })),
+        "{missing:?}"
+    );
+    assert!(
+        !dir.path().join("missing").exists(),
+        "read-only created the directory"
+    );
+    let empty = Store::open_read_only(dir.path());
+    assert!(
+        matches!(&empty, Err(annals::Error::InvalidInput(m)) if m.contains("not an annals store")),
+        "{empty:?}"
+    );
+}
+
+#[test]
+fn backup_while_a_writer_appends_holds_exactly_the_events_below_its_position() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_with(dir.path().join("live"), small_segments()).expect("open");
+    append_n(&store, "a", 0, 200);
+    store.save_checkpoint("projector", 120).expect("checkpoint");
+    let stop = AtomicBool::new(false);
+    let report = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                store
+                    .append("b", ExpectedVersion::Any, [event("b", n)])
+                    .expect("append during backup");
+                n += 1;
+            }
+        });
+        // Let the writer get going, then back up while it appends.
+        while store.stream_version("b").is_none_or(|v| v < 20) {
+            std::thread::yield_now();
+        }
+        let mut calls = Vec::new();
+        let report = store
+            .backup_with_progress(dir.path().join("copy"), |done, total| {
+                calls.push((done, total))
+            })
+            .expect("backup");
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(
+            calls.last().map(|c| c.0),
+            Some(report.position),
+            "{calls:?}"
+        );
+        report
+    });
+    assert!(report.position >= 220);
+    assert_eq!(report.checkpoints, 1);
+    assert!(report.side_files > 0, "{report:?}");
+    let all = read_everything(&store);
+    assert!(
+        all.len() as u64 > report.position,
+        "the writer went on after the backup"
+    );
+
+    let copy = Store::open(dir.path().join("copy")).expect("open the copy");
+    assert_eq!(copy.open_report().cut, None);
+    assert!(
+        copy.open_report().rebuilt_indexes.is_empty(),
+        "{:?}",
+        copy.open_report()
+    );
+    let copied = read_everything(&copy);
+    assert_eq!(copied.len() as u64, report.position);
+    for (a, b) in copied.iter().zip(&all) {
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    }
+    assert_eq!(copy.checkpoint("projector").expect("checkpoint"), Some(120));
+    assert!(annals::verify(dir.path().join("copy"))
+        .expect("verify")
+        .is_sound());
+}
+
+#[test]
+fn backup_refuses_a_non_empty_destination_and_a_damaged_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let live = dir.path().join("live");
+    let store = Store::open_with(&live, small_segments()).expect("open");
+    append_n(&store, "s", 0, 100);
+    let taken = dir.path().join("taken");
+    std::fs::create_dir(&taken).expect("mkdir");
+    std::fs::write(taken.join("keep"), b"x").expect("write");
+    let refused = store.backup(&taken);
+    assert!(
+        matches!(&refused, Err(annals::Error::InvalidInput(m)) if m.contains("not empty")),
+        "{refused:?}"
+    );
+    assert_eq!(std::fs::read(taken.join("keep")).expect("kept"), b"x");
+
+    let first = segment_files(&live).remove(0);
+    let frame = frames(&first)[3];
+    overwrite(&first, frame.offset + frame.len - 5, &[0xff]);
+    match store.backup(dir.path().join("copy")) {
+        Err(annals::Error::Corrupt { file, offset, .. }) => {
+            assert_eq!(file, first);
+            assert_eq!(offset, frame.offset as u64);
+        }
+        other => panic!("backup of a damaged store: {other:?}"),
+    }
+    assert!(
+        !dir.path().join("copy").exists(),
+        "an unfinished backup was left"
+    );
+}
+
+#[test]
+fn verify_lists_every_damage_with_file_offset_and_stream() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_with(dir.path(), small_segments()).expect("open");
+    for n in 0..300 {
+        let stream = if n % 2 == 0 { "even" } else { "odd" };
+        store
+            .append(
+                stream,
+                ExpectedVersion::Any,
+                [EventData::new("T", vec![n as u8; 300])],
+            )
+            .expect("append");
+    }
+    store.save_checkpoint("c", 5).expect("checkpoint");
+    let sound = annals::verify(dir.path()).expect("verify");
+    assert!(sound.is_sound(), "{:?}", sound.damages);
+    assert_eq!(sound.events, 300);
+    drop(store);
+
+    let segments = segment_files(dir.path());
+    let (first, second) = (&segments[0], &segments[1]);
+    let f1 = frames(first)[2];
+    let f2 = frames(first)[7];
+    let f3 = frames(second)[1];
+    // Payload bytes near each frame's end: the headers survive.
+    for (file, f) in [(first, f1), (first, f2), (second, f3)] {
+        overwrite(file, f.offset + f.len - 10, &[0xee]);
+    }
+    let side = first.with_extension("idx");
+    assert!(side.exists());
+    overwrite(&side, 70, &[0x13]);
+
+    let report = annals::verify(dir.path()).expect("verify");
+    assert!(!report.is_sound());
+    let found: Vec<(PathBuf, u64)> = report
+        .damages
+        .iter()
+        .map(|d| (d.file.clone(), d.offset))
+        .collect();
+    for (file, f) in [(first, f1), (first, f2), (second, f3)] {
+        assert!(
+            found.contains(&(file.clone(), f.offset as u64)),
+            "{:?} missing in {found:?}",
+            (file, f.offset)
+        );
+    }
+    let frame_damage = report
+        .damages
+        .iter()
+        .find(|d| d.offset == f1.offset as u64)
+        .expect("f1");
+    assert_eq!(frame_damage.stream.as_deref(), Some("even"));
+    assert!(
+        report.damages.iter().any(|d| d.file == side),
+        "{:?}",
+        report.damages
+    );
+    assert_eq!(
+        report.events, 297,
+        "every intact frame after the damage was still read"
+    );
+}
+
+#[test]
+fn verify_tells_a_torn_tail_from_damage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let live = dir.path().join("live");
+    let copy = dir.path().join("copy");
+    let store = Store::open(&live).expect("open");
+    append_n(&store, "s", 0, 20);
+    common::crash_copy(&live, &copy);
+    let tail = segment_files(&copy).pop().expect("tail");
+    let end = frames(&tail)
+        .last()
+        .map(|f| f.offset + f.len)
+        .expect("frames");
+    overwrite(&tail, end, &[0x5a; 30]);
+    let report = annals::verify(&copy).expect("verify");
+    assert!(report.is_sound(), "{:?}", report.damages);
+    assert_eq!(
+        report.torn_tail.as_ref().map(|t| t.offset),
+        Some(end as u64)
+    );
+
+    // Damage in the middle of the tail, with intact frames after it, is damage.
+    let middle = frames(&tail)[5];
+    overwrite(&tail, middle.offset + middle.len - 3, &[0x01]);
+    let report = annals::verify(&copy).expect("verify");
+    assert!(report.torn_tail.is_none());
+    // The damage, then the garbage after the data (no longer a tear to cut).
+    assert_eq!(report.damages.len(), 2, "{:?}", report.damages);
+    assert_eq!(report.damages[0].offset, middle.offset as u64);
+    assert_eq!(report.damages[1].offset, end as u64);
+    assert_eq!(report.damages[0].stream.as_deref(), Some("s"));
+}
