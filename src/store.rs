@@ -122,10 +122,12 @@ impl Store {
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Store> {
         let options = Options::default();
         let dir = dir.as_ref().to_path_buf();
+        // No appends, so no ids to remember: a window of 0 loads none and accepts the index
+        // snapshot whatever window the writer keeps.
         let recovered = recover(
             &dir,
             options.segment_size,
-            options.dedup_window,
+            0,
             options
                 .custom_stream_hasher()
                 .unwrap_or(default_stream_hash),

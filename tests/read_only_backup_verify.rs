@@ -313,3 +313,88 @@ fn verify_tells_a_torn_tail_from_damage() {
     assert_eq!(report.damages[1].offset, end as u64);
     assert_eq!(report.damages[0].stream.as_deref(), Some("s"));
 }
+
+#[test]
+fn backup_fills_an_empty_directory_in_place_replaces_an_interrupted_one_and_caps_checkpoints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_with(dir.path().join("live"), small_segments()).expect("open");
+    append_n(&store, "s", 0, 100);
+    // A consumer whose checkpoint is ahead of what the copy holds (saved while it ran).
+    store
+        .save_checkpoint("ahead", 1_000_000)
+        .expect("checkpoint");
+
+    let mounted = dir.path().join("mounted");
+    std::fs::create_dir(&mounted).expect("mkdir");
+    let report = store
+        .backup(&mounted)
+        .expect("backup into an empty directory");
+    assert_eq!(report.position, 100);
+    assert!(!mounted.join("BACKUP-IN-PROGRESS").exists());
+    let copy = Store::open(&mounted).expect("open");
+    assert_eq!(copy.checkpoint("ahead").expect("checkpoint"), Some(100));
+    drop(copy);
+
+    // What a crashed backup left: its partial directory, marked, is replaced.
+    let dest = dir.path().join("copy");
+    let partial = dir.path().join("copy.partial");
+    std::fs::create_dir(&partial).expect("mkdir");
+    std::fs::write(partial.join("BACKUP-IN-PROGRESS"), b"").expect("mark");
+    std::fs::write(partial.join("00000000000000000000.log"), b"half").expect("junk");
+    store.backup(&dest).expect("backup over an interrupted one");
+    assert!(!partial.exists());
+    assert_eq!(
+        read_everything(&Store::open(&dest).expect("open")).len(),
+        100
+    );
+
+    // An unmarked directory in the way is not annals' to remove.
+    let other = dir.path().join("other.partial");
+    std::fs::create_dir(&other).expect("mkdir");
+    std::fs::write(other.join("mine"), b"x").expect("write");
+    assert!(store.backup(dir.path().join("other")).is_err());
+    assert_eq!(std::fs::read(other.join("mine")).expect("kept"), b"x");
+}
+
+#[test]
+fn verify_and_read_only_opening_beside_a_live_writer_find_a_sound_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_with(dir.path(), small_segments()).expect("open");
+    append_n(&store, "s", 0, 10);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut n = 10;
+            while !stop.load(Ordering::Relaxed) {
+                append_n(&store, "s", n, n + 1);
+                n += 1;
+            }
+        });
+        // The writer stops when this scope ends, even by a failed assertion.
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = StopOnDrop(&stop);
+        // At least 30 rounds, and until the writer has rolled segments a few times.
+        let mut round = 0;
+        while round < 30 || (segment_files(dir.path()).len() < 4 && round < 5_000) {
+            round += 1;
+            let report = annals::verify(dir.path()).expect("verify");
+            assert!(report.is_sound(), "{:?}", report.damages);
+            let reader = Store::open_read_only(dir.path()).expect("read-only");
+            let events = read_everything(&reader);
+            assert_eq!(events.len() as u64, reader.next_position());
+            assert!(events
+                .iter()
+                .enumerate()
+                .all(|(i, ev)| ev.version() == i as u64));
+        }
+    });
+    assert!(
+        segment_files(dir.path()).len() > 2,
+        "the writer rolled segments meanwhile"
+    );
+}

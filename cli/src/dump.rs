@@ -3,7 +3,7 @@
 use std::io::{BufWriter, ErrorKind, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use annals::{RecordedEvent, Store};
 
@@ -58,8 +58,10 @@ impl Filter {
 }
 
 /// Follows the store: prints every event from the start position on, then looks again every
-/// `poll_ms` (a read-only opening sees the log as it was when it opened, so each look opens
-/// it anew). With `checkpoint`, starts there and saves the position after each printed batch.
+/// `poll_ms`. A read-only opening sees the log as it was when it opened, so a look that finds
+/// the segment files changed (their number, or the newest one's modification time), or that
+/// comes a second after the last opening (file times are coarse), opens it anew. With
+/// `checkpoint`, starts there and saves the position after each printed batch.
 pub fn tail(
     dir: &Path,
     from: Option<u64>,
@@ -67,6 +69,8 @@ pub fn tail(
     limit: Option<u64>,
     poll_ms: u64,
 ) -> CliResult<ExitCode> {
+    let mut stamp = log_stamp(dir);
+    let mut opened = Instant::now();
     let mut store = open(dir)?;
     // A consumer with a checkpoint starts where it left off, or at the beginning the first
     // time; without one, tail starts at the end.
@@ -104,9 +108,29 @@ pub fn tail(
         if limit.is_some_and(|l| printed >= l) {
             return Ok(ExitCode::SUCCESS);
         }
-        std::thread::sleep(Duration::from_millis(poll_ms));
+        loop {
+            std::thread::sleep(Duration::from_millis(poll_ms));
+            let now = log_stamp(dir);
+            if now != stamp || opened.elapsed() >= Duration::from_secs(1) {
+                (stamp, opened) = (now, Instant::now());
+                break;
+            }
+        }
         store = open(dir)?;
     }
+}
+
+/// The number of segment files and the newest one's modification time: what a write changes.
+fn log_stamp(dir: &Path) -> Option<(usize, SystemTime)> {
+    let mut logs: Vec<_> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    let newest = std::fs::metadata(logs.last()?).ok()?.modified().ok()?;
+    Some((logs.len(), newest))
 }
 
 fn open(dir: &Path) -> CliResult<Store> {

@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::mpsc::SyncSender;
 
 use annals::{Durability, EventData, ExpectedVersion, Options, Store};
 
@@ -42,6 +43,44 @@ impl Batch {
     }
 }
 
+/// A line read and parsed: the event with its line number and the bytes read up to it, or
+/// what is wrong (with the line number), which ends the input.
+enum Line {
+    Event(usize, u64, Parsed),
+    Bad(String),
+}
+
+/// Reads and parses `input` a line at a time, sending the lines in chunks; stops at the first
+/// bad line, at the end, or when the receiver is gone.
+fn parse_lines(input: Box<dyn BufRead + Send>, tx: &SyncSender<Vec<Line>>) {
+    let mut chunk = Vec::with_capacity(1024);
+    let mut read = 0;
+    for (i, text) in input.lines().enumerate() {
+        let number = i + 1;
+        let line = match text {
+            Err(e) => Line::Bad(format!("reading line {number}: {e}")),
+            Ok(text) if text.trim().is_empty() => continue,
+            Ok(text) => {
+                read += text.len() as u64 + 1;
+                match parse_line(&text) {
+                    Ok(parsed) => Line::Event(number, read, parsed),
+                    Err(problem) => Line::Bad(format!("line {number}: {problem}")),
+                }
+            }
+        };
+        let bad = matches!(line, Line::Bad(_));
+        chunk.push(line);
+        if !bad && chunk.len() < 1024 {
+            continue;
+        }
+        let sent = tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(1024)));
+        if sent.is_err() || bad {
+            return;
+        }
+    }
+    let _ = tx.send(chunk);
+}
+
 #[derive(Default)]
 struct Counts {
     appended: u64,
@@ -49,50 +88,48 @@ struct Counts {
 }
 
 pub fn import(dir: &Path, file: Option<&Path>) -> CliResult<ExitCode> {
-    let (input, total): (Box<dyn BufRead>, Option<u64>) = match file {
+    let (input, total): (Box<dyn BufRead + Send>, Option<u64>) = match file {
         Some(path) => {
             let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let len = f.metadata().ok().map(|m| m.len());
             (Box::new(BufReader::with_capacity(1 << 20, f)), len)
         }
-        None => (Box::new(std::io::stdin().lock()), None),
+        None => (
+            Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
+            None,
+        ),
     };
     let bar = total.map_or_else(|| progress::counter("bytes"), |t| progress::bar(t, "bytes"));
     let options = Options::default().durability(Durability::Buffered);
     let store = Store::open_with(dir, options).map_err(|e| e.to_string())?;
+    // Lines are read and parsed on a thread of their own while this one appends.
+    let (tx, rx) = std::sync::mpsc::sync_channel(64);
+    std::thread::spawn(move || parse_lines(input, &tx));
     let mut batch = Batch::default();
     let mut counts = Counts::default();
-    let mut read = 0;
-    let mut lines = input.lines();
-    let mut number = 0;
-    let failure = loop {
-        number += 1;
-        let text = match lines.next() {
-            None => break None,
-            Some(Ok(text)) => text,
-            Some(Err(e)) => break Some(format!("reading line {number}: {e}")),
-        };
-        read += text.len() as u64 + 1;
-        if number % 4096 == 0 {
-            bar.set_position(read);
-        }
-        if text.trim().is_empty() {
-            continue;
-        }
-        let parsed = match parse_line(&text) {
-            Ok(parsed) => parsed,
-            Err(problem) => break Some(format!("line {number}: {problem}")),
-        };
-        if !batch.continues(&parsed) {
-            if let Err(e) = append(&store, &mut batch, &mut counts) {
-                break Some(e);
+    let failure = 'lines: {
+        for chunk in rx {
+            for line in chunk {
+                let (number, read, parsed) = match line {
+                    Line::Event(number, read, parsed) => (number, read, parsed),
+                    Line::Bad(problem) => break 'lines Some(problem),
+                };
+                if number % 4096 == 0 {
+                    bar.set_position(read);
+                }
+                if !batch.continues(&parsed) {
+                    if let Err(e) = append(&store, &mut batch, &mut counts) {
+                        break 'lines Some(e);
+                    }
+                    batch.stream = parsed.stream;
+                    batch.first_version = parsed.version;
+                    batch.first_line = number;
+                }
+                batch.bytes += parsed.len;
+                batch.events.push(parsed.event);
             }
-            batch.stream = parsed.stream;
-            batch.first_version = parsed.version;
-            batch.first_line = number;
         }
-        batch.bytes += parsed.len;
-        batch.events.push(parsed.event);
+        None
     };
     // What came before a bad line stays imported.
     let flushed = append(&store, &mut batch, &mut counts);

@@ -11,8 +11,11 @@
 //! The copy is built in a sibling directory (`{dest}.partial`), every file synced, the
 //! manifest (a clean close at the copied end) last; then that directory is renamed to `dest`
 //! and the parent synced. So `dest` holds a whole backup or nothing: a failed backup removes
-//! its partial directory, and one cut short by a crash leaves only `{dest}.partial`. Files are
-//! always copied, never linked: a backup must outlive the disk it came from.
+//! its partial directory, and one cut short by a crash leaves only `{dest}.partial`. An
+//! existing empty `dest` (a mount point, say) is filled in place instead; until the copy is
+//! whole it holds a `BACKUP-IN-PROGRESS` mark (and no manifest, so it does not open as a
+//! store). A later backup to the same destination removes what an interrupted one left.
+//! Files are always copied, never linked: a backup must outlive the disk it came from.
 //!
 //! May import `format`, `fs`, `log` and `index`.
 
@@ -20,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::format::{decode_checkpoint, read_frame, FrameFault, Manifest, SEGMENT_HEADER_LEN};
+use crate::format::{read_frame, FrameFault, Manifest, SEGMENT_HEADER_LEN};
 use crate::fs::dir::{
     index_file_name, index_tmp_name, segment_tmp_name, SNAPSHOT_FILE, SNAPSHOT_TMP,
 };
@@ -31,9 +34,11 @@ use crate::index::mapped::MappedIndex;
 use crate::index::side_file::{index_path, SegmentIndex};
 use crate::index::CHECKPOINT_INTERVAL;
 use crate::log::Snapshot;
+use crate::subscribe::checkpoint;
 
-/// Subdirectory of a store that holds consumer checkpoints.
-const CHECKPOINTS: &str = "checkpoints";
+/// The file that marks a directory as a backup being built, which a later backup to the same
+/// destination may remove.
+const PARTIAL_MARK: &str = "BACKUP-IN-PROGRESS";
 
 /// What [`Store::backup`](crate::Store::backup) copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,21 +74,28 @@ pub(crate) fn backup(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<BackupReport> {
     let started = Instant::now();
-    let partial = prepare(dest)?;
-    let result = copy_log(src, log, fingerprint, &partial, progress);
-    let mut report = match result {
-        Ok(report) => report,
+    let work = prepare(dest)?;
+    let result = copy_log(src, log, fingerprint, &work, progress).and_then(|report| {
+        remove_mark(&work)?;
+        if work != dest {
+            std::fs::rename(&work, dest)
+                .map_err(|e| Error::io("rename backup into place", dest, e))?;
+            sync_dir(parent_of(dest))?;
+        }
+        Ok(report)
+    });
+    match result {
+        Ok(mut report) => {
+            report.dest = dest.to_path_buf();
+            report.duration = started.elapsed();
+            Ok(report)
+        }
         Err(e) => {
             // Best effort: the error says what went wrong; the partial copy is worthless.
-            let _ = std::fs::remove_dir_all(&partial);
-            return Err(e);
+            let _ = clear(&work, work == dest);
+            Err(e)
         }
-    };
-    std::fs::rename(&partial, dest).map_err(|e| Error::io("rename backup into place", dest, e))?;
-    sync_dir(parent_of(dest))?;
-    report.dest = dest.to_path_buf();
-    report.duration = started.elapsed();
-    Ok(report)
+    }
 }
 
 /// Copies `log` into the empty directory `dest`.
@@ -130,7 +142,7 @@ fn copy_log(
         progress(next_base, log.next_position);
     }
     report.index_snapshot = copy_index_snapshot(src, fingerprint, log.next_position, dest)?;
-    report.checkpoints = copy_checkpoints(src, dest)?;
+    report.checkpoints = copy_checkpoints(src, log.next_position, dest)?;
     let tail = &log.segments[last];
     let manifest = Manifest {
         tail: tail.header(),
@@ -147,37 +159,98 @@ fn copy_log(
     Ok(report)
 }
 
-/// Checks that `dest` is missing or an empty directory, and creates the empty sibling
-/// directory the copy is built in (replacing what an interrupted backup left there).
+/// The directory to build the copy in, marked as a backup in progress: `dest` itself if it
+/// is an existing empty directory (it may be a mount point, which cannot be renamed onto),
+/// else `{dest}.partial`, renamed to `dest` at the end. What an interrupted backup left in
+/// either (it holds the mark) is removed first; anything else there is refused.
 fn prepare(dest: &Path) -> Result<PathBuf> {
-    match std::fs::read_dir(dest) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                return Err(Error::InvalidInput(format!(
-                    "backup destination {} is not empty: a backup never overwrites",
-                    dest.display()
-                )));
+    let work = match read_dir_entries(dest)? {
+        Some(entries) if entries.is_empty() => dest.to_path_buf(),
+        Some(entries) if entries.iter().any(|e| e == PARTIAL_MARK) => {
+            clear(dest, true)?;
+            dest.to_path_buf()
+        }
+        Some(_) => {
+            return Err(Error::InvalidInput(format!(
+                "backup destination {} is not empty: a backup never overwrites",
+                dest.display()
+            )))
+        }
+        None => {
+            let name = dest.file_name().ok_or_else(|| {
+                Error::InvalidInput(format!("backup destination {} has no name", dest.display()))
+            })?;
+            let mut partial = name.to_os_string();
+            partial.push(".partial");
+            let partial = dest.with_file_name(partial);
+            match read_dir_entries(&partial)? {
+                Some(entries) if entries.iter().any(|e| e == PARTIAL_MARK) => {
+                    clear(&partial, false)?
+                }
+                Some(_) => {
+                    return Err(Error::InvalidInput(format!(
+                        "{} exists and is not a backup in progress: move it away first",
+                        partial.display()
+                    )))
+                }
+                None => {}
             }
+            std::fs::create_dir_all(&partial)
+                .map_err(|e| Error::io("create backup directory", &partial, e))?;
+            sync_dir(parent_of(&partial))?;
+            partial
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("open backup directory", dest, e)),
+    };
+    install(
+        &work,
+        PARTIAL_MARK,
+        &format!("{PARTIAL_MARK}.tmp"),
+        b"",
+        0,
+        "mark backup",
+    )?;
+    Ok(work)
+}
+
+/// The names in directory `dir`, `None` if it does not exist.
+fn read_dir_entries(dir: &Path) -> Result<Option<Vec<String>>> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| {
+                e.map(|e| e.file_name().to_string_lossy().into_owned())
+                    .map_err(|e| Error::io("list backup directory", dir, e))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("open backup directory", dir, e)),
     }
-    let name = dest.file_name().ok_or_else(|| {
-        Error::InvalidInput(format!("backup destination {} has no name", dest.display()))
-    })?;
-    let mut partial_name = name.to_os_string();
-    partial_name.push(".partial");
-    let partial = dest.with_file_name(partial_name);
-    match std::fs::remove_dir_all(&partial) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(Error::io("remove an interrupted backup", &partial, e))
-        }
-        _ => {}
-    }
-    std::fs::create_dir_all(&partial)
-        .map_err(|e| Error::io("create backup directory", &partial, e))?;
-    sync_dir(parent_of(&partial))?;
-    Ok(partial)
+}
+
+/// Removes a backup in progress: the whole directory, or (`keep_dir`) what is in it.
+fn clear(dir: &Path, keep_dir: bool) -> Result<()> {
+    let removed = if keep_dir {
+        std::fs::read_dir(dir).and_then(|entries| {
+            entries.into_iter().try_for_each(|e| {
+                let path = e?.path();
+                if path.is_dir() {
+                    std::fs::remove_dir_all(path)
+                } else {
+                    std::fs::remove_file(path)
+                }
+            })
+        })
+    } else {
+        std::fs::remove_dir_all(dir)
+    };
+    removed.map_err(|e| Error::io("remove an unfinished backup", dir, e))
+}
+
+/// Removes the mark once the copy is whole (its manifest written), durably.
+fn remove_mark(dir: &Path) -> Result<()> {
+    let mark = dir.join(PARTIAL_MARK);
+    std::fs::remove_file(&mark).map_err(|e| Error::io("unmark backup", &mark, e))?;
+    sync_dir(dir)
 }
 
 /// The directory holding `path` (`.` for a bare name).
@@ -272,46 +345,16 @@ fn copy_index_snapshot(src: &Path, fingerprint: u64, position: u64, dest: &Path)
     Ok(true)
 }
 
-/// Copies every consumer checkpoint that reads back.
-fn copy_checkpoints(src: &Path, dest: &Path) -> Result<usize> {
-    let dir = src.join(CHECKPOINTS);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(Error::io("list checkpoints", &dir, e)),
-    };
-    let to = dest.join(CHECKPOINTS);
+/// Copies every consumer checkpoint that reads back, none beyond `position`: one saved while
+/// the backup ran may be ahead of the copy, and a consumer restored from the copy must not
+/// skip the events appended after the restore (it re-reads from `position`: at least once).
+fn copy_checkpoints(src: &Path, position: u64, dest: &Path) -> Result<usize> {
     let mut copied = 0;
-    for entry in entries {
-        let path = entry
-            .map_err(|e| Error::io("list checkpoints", &dir, e))?
-            .path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        if name.starts_with('.') {
-            continue;
+    for (name, saved) in checkpoint::list(src)? {
+        if let Ok(saved) = saved {
+            checkpoint::save(dest, &name, saved.min(position))?;
+            copied += 1;
         }
-        let Some(bytes) = read_if_present(&path)? else {
-            continue;
-        };
-        if decode_checkpoint(&bytes).is_err() {
-            continue;
-        }
-        if copied == 0 {
-            std::fs::create_dir_all(&to)
-                .map_err(|e| Error::io("create checkpoints directory", &to, e))?;
-            sync_dir(dest)?;
-        }
-        install(
-            &to,
-            name,
-            &format!(".{name}.tmp"),
-            &bytes,
-            0,
-            "write backup checkpoint",
-        )?;
-        copied += 1;
     }
     Ok(copied)
 }

@@ -134,12 +134,11 @@ pub fn verify_with_progress(
                 ),
             });
         }
-        let tail = i + 1 == count;
-        let walk = walk_segment(&segment, &mut report);
-        position = walk.position;
-        if tail {
-            judge(&segment, walk, &mut report)?;
+        if i + 1 == count {
+            position = verify_tail(&segment, &mut report);
         } else {
+            let walk = walk_segment(&segment, &mut report);
+            position = walk.position;
             if walk.stopped.is_none() {
                 if let Some(at) = nonzero_after(&segment, walk.end)? {
                     report.damages.push(Finding {
@@ -269,7 +268,8 @@ fn resync(bytes: &[u8], bad: usize, position: u64) -> Option<(usize, u64)> {
     None
 }
 
-/// The stream of the first record of a damaged frame starting at `data`, if it still reads.
+/// The stream of the first record of a damaged frame starting at `data`, if its layout still
+/// reads (its own checksum is not required: the damage may lie in that very record).
 fn stream_hint(data: &[u8]) -> Option<String> {
     let records = data.get(FRAME_HEADER_LEN..)?;
     decode_record(records, false)
@@ -277,42 +277,49 @@ fn stream_hint(data: &[u8]) -> Option<String> {
         .map(|(record, _)| record.stream.to_string())
 }
 
-/// The tail's verdict: its end judged as opening judges it.
-fn judge(tail: &Segment, walk: Walk, report: &mut VerifyReport) -> Result<()> {
-    let walked = walk_frames(tail, tail.base_position(), |_, _| Ok(()));
-    let torn = match walked {
-        Ok(walked) => match judge_tail(tail, &walked) {
-            Ok(None) => None,
-            Ok(Some(reason)) => Some((walked.end, reason)),
-            Err(_) => None,
-        },
-        Err(_) => None,
-    };
-    match torn {
-        // Torn, and nothing the walk found lies before the tear: a crash, not damage.
-        Some((end, reason)) if walk.stopped.is_none_or(|at| at >= end) => {
-            report.torn_tail = Some(Finding {
+/// The tail, judged from one walk as opening judges it (a live writer may append meanwhile):
+/// intact up to its end, or torn by a crash (reported apart), or damaged, and then every
+/// damage is listed by walking on. Returns the position after its last intact event.
+fn verify_tail(tail: &Segment, report: &mut VerifyReport) -> u64 {
+    let base = tail.base_position();
+    // The walk (through the map) and the judgement (with `pread`) read at different moments:
+    // a frame a live writer adds in between looks like damage behind the walk's end. A walk
+    // that then gets further proves it was growth; damage stops every walk at the same place.
+    let mut verdict = Err(Error::InvalidInput(String::new()));
+    let mut stopped_at = None;
+    for _ in 0..10 {
+        verdict = walk_frames(tail, base, |_, _| Ok(()))
+            .and_then(|walked| Ok((judge_tail(tail, &walked)?, walked)));
+        let end = match &verdict {
+            Err(Error::Corrupt { offset, .. }) => Some(*offset),
+            _ => break,
+        };
+        if end == stopped_at {
+            break;
+        }
+        stopped_at = end;
+    }
+    match verdict {
+        Ok((judged, walked)) => {
+            report.events += walked.next_position - base;
+            report.bytes += (walked.end - SEGMENT_HEADER_LEN) as u64;
+            report.torn_tail = judged.map(|reason| Finding {
                 file: tail.path().to_path_buf(),
-                offset: end as u64,
+                offset: walked.end as u64,
                 stream: None,
                 problem: reason,
             });
+            walked.next_position
         }
-        _ => {
-            report.damages.extend(walk.findings);
-            if walk.stopped.is_none() {
-                if let Some(at) = nonzero_after(tail, walk.end)? {
-                    report.damages.push(Finding {
-                        file: tail.path().to_path_buf(),
-                        offset: at as u64,
-                        stream: None,
-                        problem: "non-zero bytes after the end of the data".into(),
-                    });
-                }
+        Err(e) => {
+            let walk = walk_segment(tail, report);
+            if walk.findings.is_empty() {
+                report.damages.push(finding_of(e, tail.path()));
             }
+            report.damages.extend(walk.findings);
+            walk.position
         }
     }
-    Ok(())
 }
 
 /// Offset of the first non-zero byte at or after `from`, read with `pread` (holes stay holes).
@@ -395,8 +402,13 @@ fn check_small_files(dir: &Path, report: &mut VerifyReport) -> Result<()> {
             continue;
         }
         report.files += 1;
-        let bytes = std::fs::read(&path).map_err(|e| Error::io("read checkpoint", &path, e))?;
-        if let Err((offset, problem)) = decode_checkpoint(&bytes) {
+        let problem = match std::fs::read(&path) {
+            Ok(bytes) => decode_checkpoint(&bytes).err(),
+            Err(e) => {
+                Some((0, "cannot be read")).filter(|_| e.kind() != std::io::ErrorKind::NotFound)
+            }
+        };
+        if let Some((offset, problem)) = problem {
             report.damages.push(Finding {
                 file: path,
                 offset,
