@@ -97,10 +97,12 @@ impl Store {
     /// that may include the batch whose `fdatasync` was running, which a power loss could
     /// still take back). An incomplete or torn frame at the end of the tail is treated as the
     /// end and reported in [`OpenReport::unread_tail`], never cut. Opening again sees what
-    /// was appended since. (If the writer's `write` or `fdatasync` fails, it zeroes that
-    /// batch's frame, which a read-only handle may have seen: reading it then is
-    /// [`Error::Corrupt`](crate::Error::Corrupt), or, at the instant of the zeroing, a
-    /// `SIGBUS`. Only an I/O error on the writer's disk brings this about.) [`Store::append`] fails with
+    /// was appended since; a subscription on a read-only handle delivers what it found and
+    /// then waits in vain. (Two rare moments can cut a file under a read-only handle: a
+    /// writer whose `write` or `fdatasync` fails zeroes that batch's frame, which the handle
+    /// may have seen, and a writer's opening cuts a torn tail right where a read-only opening
+    /// running at that instant looks; reading there is then
+    /// [`Error::Corrupt`](crate::Error::Corrupt) or, for an instant, a `SIGBUS`.) [`Store::append`] fails with
     /// [`Error::ReadOnly`](crate::Error::ReadOnly). A directory that holds no store is
     /// [`Error::InvalidInput`](crate::Error::InvalidInput); a missing one is
     /// [`Error::Io`](crate::Error::Io).
