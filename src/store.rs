@@ -211,12 +211,80 @@ impl Store {
     ) -> Result<AppendResult> {
         let events: Vec<EventData> = events.into_iter().collect();
         let frame_len = validate(stream, &events, self.inner.options.max_event_size)?;
-        self.commit()?.append(Request {
+        let request = Request {
             stream: stream.to_string(),
             expected,
             events,
             frame_len,
+        };
+        let mut results = self.commit()?.append(vec![request]);
+        results.pop().unwrap_or_else(|| {
+            Err(crate::Error::Poisoned {
+                cause: "internal error: an append got no result".into(),
+            })
         })
+    }
+
+    /// Appends to many streams in one go: each `(stream, expected, events)` is one append with
+    /// [`Store::append`]'s semantics, atomic on its own and checked in order (each against
+    /// the log and the appends before it), and all of them are written together: one `write`
+    /// and, under [`Durability::Fsync`](crate::Durability::Fsync), one `fdatasync`. A bulk load
+    /// of events of many streams (an import, a migration, a mirror) goes as fast as one of a
+    /// single stream. Returns one result per append, in order; a failed append (a wrong
+    /// expected version, say, or invalid input, which is found before anything is written)
+    /// does not stop the others. [`Error::ReadOnly`](crate::Error::ReadOnly) on a read-only
+    /// handle.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use annals::{EventData, ExpectedVersion, Store};
+    ///
+    /// let store = Store::open(dir.path())?;
+    /// let results = store.append_many([
+    ///     ("order-1", ExpectedVersion::NoStream, vec![EventData::new("Placed", b"{}".to_vec())]),
+    ///     ("order-2", ExpectedVersion::NoStream, vec![EventData::new("Placed", b"{}".to_vec())]),
+    ///     ("order-1", ExpectedVersion::NoStream, vec![EventData::new("Placed", b"{}".to_vec())]),
+    /// ])?;
+    /// assert_eq!(results[1].as_ref().map(|r| r.first_position).ok(), Some(1));
+    /// assert!(matches!(results[2], Err(annals::Error::WrongExpectedVersion { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn append_many<S, E>(
+        &self,
+        appends: impl IntoIterator<Item = (S, ExpectedVersion, E)>,
+    ) -> Result<Vec<Result<AppendResult>>>
+    where
+        S: AsRef<str>,
+        E: IntoIterator<Item = EventData>,
+    {
+        let commit = self.commit()?;
+        let max = self.inner.options.max_event_size;
+        let mut invalid = Vec::new();
+        let mut requests = Vec::new();
+        for (i, (stream, expected, events)) in appends.into_iter().enumerate() {
+            let (stream, events) = (stream.as_ref(), events.into_iter().collect::<Vec<_>>());
+            match validate(stream, &events, max) {
+                Ok(frame_len) => requests.push(Request {
+                    stream: stream.to_string(),
+                    expected,
+                    events,
+                    frame_len,
+                }),
+                Err(e) => invalid.push((i, e)),
+            }
+        }
+        let mut committed = commit.append(requests).into_iter();
+        let mut invalid = invalid.into_iter().peekable();
+        let mut results = Vec::with_capacity(committed.len() + invalid.len());
+        loop {
+            if let Some((_, e)) = invalid.next_if(|(i, _)| *i == results.len()) {
+                results.push(Err(e));
+            } else if let Some(result) = committed.next() {
+                results.push(result);
+            } else {
+                return Ok(results);
+            }
+        }
     }
 
     /// Every event from `from` on, in position order, as committed when the call is made.

@@ -6,7 +6,7 @@
 //! - `annals dump` of it to a file, against the library replaying the same store
 //!   (`read_all`, owned events) in this process;
 //! - `annals import` of that file into an empty directory, against the library appending the
-//!   same events from memory, in batches of 1,000 per stream run as import forms them.
+//!   same events from memory, 1,000 at a time through `append_many` as import does.
 //!
 //! ```sh
 //! ANNALS_BENCH_EVENTS=10000000 cargo bench -p annals-cli --bench dump_import
@@ -88,30 +88,27 @@ fn main() {
     let bytes = std::fs::metadata(&file).expect("dump file").len();
     report("annals dump > file", events, Some(bytes), dump);
 
-    // The baseline for import: the same events appended from memory, batched like import.
+    // The baseline for import: the same events appended from memory, batched like import
+    // (1,000 events per `append_many`, consecutive events of one stream in one append).
     let copy = root.join("baseline");
     let started = Instant::now();
     let store = Store::open_with(&copy, buffered).expect("open");
-    let mut i = 0;
-    while i < replayed.len() {
-        let stream = replayed[i].stream().to_string();
-        let run = replayed[i..]
-            .iter()
-            .take(1000)
-            .take_while(|ev| ev.stream() == stream)
-            .count();
-        let batch = replayed[i..i + run].iter().map(|ev| {
+    for chunk in replayed.chunks(1000) {
+        let mut appends: Vec<(&str, ExpectedVersion, Vec<EventData>)> = Vec::new();
+        for ev in chunk {
             let mut e = EventData::new(ev.event_type().to_string(), ev.payload().to_vec())
                 .timestamp(ev.timestamp());
             if let Some(id) = ev.id() {
                 e = e.id(id);
             }
-            e
-        });
-        store
-            .append(&stream, ExpectedVersion::Any, batch)
-            .expect("append");
-        i += run;
+            match appends.last_mut() {
+                Some((stream, _, events)) if *stream == ev.stream() => events.push(e),
+                _ => appends.push((ev.stream(), ExpectedVersion::Any, vec![e])),
+            }
+        }
+        for result in store.append_many(appends).expect("append_many") {
+            result.expect("append");
+        }
     }
     store.close().expect("close");
     report(

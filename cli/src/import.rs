@@ -1,13 +1,15 @@
 //! `annals import DIR [FILE]`: events in from JSON Lines, as `dump` writes them.
 //!
-//! Consecutive lines of one stream with consecutive versions become one append (up to 1,000
-//! events or 4 MiB), checked against the version the line names, so the imported store holds
-//! the same streams, versions, types, ids, timestamps, payloads and metadata; read in the
-//! dump's order, every event also gets the position it had. Appends are `Buffered` and synced
-//! at the end (and before reporting a bad line). Events a stream already holds (by version)
-//! are skipped, so running the same import again, or again after it was cut short, is
-//! harmless.
+//! Each line's version must follow its stream's (in the store, or earlier in the input), so
+//! the imported store holds the same streams, versions, types, ids, timestamps, payloads and
+//! metadata; read in the dump's order, every event also gets the position it had. Lines go
+//! to the store in order, up to 1,000 events or 4 MiB at a time through one
+//! [`Store::append_many`] (consecutive lines of one stream in one append), `Buffered` and
+//! synced at the end (and before reporting a bad line). Events a stream already holds (by
+//! version) are skipped, so running the same import again, or again after it was cut short,
+//! is harmless.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -22,24 +24,98 @@ use crate::{progress, CliResult};
 const MAX_EVENTS: usize = 1_000;
 const MAX_BYTES: usize = 4 << 20;
 
-/// Events of one stream with consecutive versions, waiting to be appended.
-#[derive(Default)]
-struct Batch {
+/// Events of one stream with consecutive versions, to be one append.
+struct Run {
     stream: String,
     first_version: u64,
     /// The input line of the first event.
     first_line: usize,
     events: Vec<EventData>,
-    bytes: usize,
 }
 
-impl Batch {
-    fn continues(&self, p: &Parsed) -> bool {
-        !self.events.is_empty()
-            && p.stream == self.stream
-            && p.version == self.first_version + self.events.len() as u64
-            && self.events.len() < MAX_EVENTS
-            && self.bytes < MAX_BYTES
+/// Runs waiting to be appended together, and the next version of each stream they touch.
+#[derive(Default)]
+struct Pending {
+    runs: Vec<Run>,
+    events: usize,
+    bytes: usize,
+    next: HashMap<String, u64>,
+}
+
+impl Pending {
+    /// Adds the event of line `number`, or counts it as held already; an error if its version
+    /// does not follow its stream's.
+    fn add(
+        &mut self,
+        store: &Store,
+        number: usize,
+        p: Parsed,
+        counts: &mut Counts,
+    ) -> CliResult<()> {
+        let next = match self.next.get(&p.stream) {
+            Some(&next) => next,
+            None => store
+                .try_stream_version(&p.stream)
+                .map_err(|e| format!("line {number}: {e}"))?
+                .map_or(0, |v| v + 1),
+        };
+        if p.version < next {
+            counts.skipped += 1;
+            return Ok(());
+        }
+        if p.version > next {
+            return Err(format!(
+                "line {number}: stream {:?} is at version {next} next, but the line has version                  {}: a stream's versions must follow each other",
+                p.stream, p.version
+            ));
+        }
+        self.next.insert(p.stream.clone(), next + 1);
+        self.events += 1;
+        self.bytes += p.len;
+        match self.runs.last_mut() {
+            Some(run) if run.stream == p.stream => run.events.push(p.event),
+            _ => self.runs.push(Run {
+                stream: p.stream,
+                first_version: p.version,
+                first_line: number,
+                events: vec![p.event],
+            }),
+        }
+        Ok(())
+    }
+
+    fn is_full(&self) -> bool {
+        self.events >= MAX_EVENTS || self.bytes >= MAX_BYTES
+    }
+
+    /// Appends every run in one go; the first failure names its line.
+    fn flush(&mut self, store: &Store, counts: &mut Counts) -> CliResult<()> {
+        let runs = std::mem::take(&mut self.runs);
+        (self.events, self.bytes) = (0, 0);
+        self.next.clear();
+        let lines: Vec<(usize, u64)> = runs
+            .iter()
+            .map(|r| (r.first_line, r.events.len() as u64))
+            .collect();
+        let appends = runs.into_iter().map(|r| {
+            let expected = match r.first_version {
+                0 => ExpectedVersion::NoStream,
+                v => ExpectedVersion::Exact(v - 1),
+            };
+            (r.stream, expected, r.events)
+        });
+        let results = store.append_many(appends).map_err(|e| e.to_string())?;
+        let mut failure = None;
+        for (result, (line, n)) in results.into_iter().zip(lines) {
+            match result {
+                Ok(r) if r.deduplicated => counts.skipped += n,
+                Ok(_) => counts.appended += n,
+                Err(e) => {
+                    failure.get_or_insert(format!("line {line}: {e}"));
+                }
+            }
+        }
+        failure.map_or(Ok(()), Err)
     }
 }
 
@@ -105,7 +181,7 @@ pub fn import(dir: &Path, file: Option<&Path>) -> CliResult<ExitCode> {
     // Lines are read and parsed on a thread of their own while this one appends.
     let (tx, rx) = std::sync::mpsc::sync_channel(64);
     std::thread::spawn(move || parse_lines(input, &tx));
-    let mut batch = Batch::default();
+    let mut pending = Pending::default();
     let mut counts = Counts::default();
     let failure = 'lines: {
         for chunk in rx {
@@ -117,22 +193,20 @@ pub fn import(dir: &Path, file: Option<&Path>) -> CliResult<ExitCode> {
                 if number % 4096 == 0 {
                     bar.set_position(read);
                 }
-                if !batch.continues(&parsed) {
-                    if let Err(e) = append(&store, &mut batch, &mut counts) {
-                        break 'lines Some(e);
-                    }
-                    batch.stream = parsed.stream;
-                    batch.first_version = parsed.version;
-                    batch.first_line = number;
+                let added = pending.add(&store, number, parsed, &mut counts);
+                let flushed = match pending.is_full() {
+                    true => pending.flush(&store, &mut counts),
+                    false => Ok(()),
+                };
+                if let Err(e) = added.and(flushed) {
+                    break 'lines Some(e);
                 }
-                batch.bytes += parsed.len;
-                batch.events.push(parsed.event);
             }
         }
         None
     };
     // What came before a bad line stays imported.
-    let flushed = append(&store, &mut batch, &mut counts);
+    let flushed = pending.flush(&store, &mut counts);
     let failure = failure.or(flushed.err());
     store.close().map_err(|e| e.to_string())?;
     bar.finish_and_clear();
@@ -147,38 +221,4 @@ pub fn import(dir: &Path, file: Option<&Path>) -> CliResult<ExitCode> {
         counts.appended, counts.skipped
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Appends the batch, without the events its stream already holds; empties it.
-fn append(store: &Store, batch: &mut Batch, counts: &mut Counts) -> CliResult<()> {
-    let mut events = std::mem::take(&mut batch.events);
-    batch.bytes = 0;
-    if events.is_empty() {
-        return Ok(());
-    }
-    let held = store
-        .try_stream_version(&batch.stream)
-        .map_err(|e| e.to_string())?
-        .map_or(0, |v| v + 1);
-    let skip = held
-        .saturating_sub(batch.first_version)
-        .min(events.len() as u64);
-    counts.skipped += skip;
-    events.drain(..skip as usize);
-    let first = batch.first_version + skip;
-    if events.is_empty() {
-        return Ok(());
-    }
-    let expected = match first {
-        0 => ExpectedVersion::NoStream,
-        v => ExpectedVersion::Exact(v - 1),
-    };
-    let n = events.len() as u64;
-    let line = batch.first_line + skip as usize;
-    match store.append(&batch.stream, expected, events) {
-        Ok(r) if r.deduplicated => counts.skipped += n,
-        Ok(_) => counts.appended += n,
-        Err(e) => return Err(format!("line {line}: {e}")),
-    }
-    Ok(())
 }

@@ -54,26 +54,36 @@ impl GroupCommit {
         self.writer.lock()
     }
 
-    /// Queues `request`, waits until its batch is committed, and returns its result.
-    pub fn append(&self, request: Request) -> Result<AppendResult> {
-        let slot: Slot = Arc::new(Mutex::new(None));
+    /// Queues `requests` together (one batch takes them all, in order), waits until they are
+    /// committed, and returns their results in order.
+    pub fn append(&self, requests: Vec<Request>) -> Vec<Result<AppendResult>> {
+        let slots: Vec<Slot> = requests
+            .iter()
+            .map(|_| Arc::new(Mutex::new(None)))
+            .collect();
         {
             let mut queue = self.queue.lock();
-            queue.waiting.push(request);
+            queue.waiting.extend(requests);
+            let me = std::thread::current();
             queue
                 .callers
-                .push((Arc::clone(&slot), std::thread::current()));
+                .extend(slots.iter().map(|slot| (Arc::clone(slot), me.clone())));
         }
-        loop {
-            if let Some(result) = slot.lock().take() {
-                return result;
-            }
-            if !self.lead_if_free() {
-                // Unparked when this append's batch is done or this caller is to lead; a
-                // stray unpark only makes it look again.
-                std::thread::park();
+        let mut results = Vec::with_capacity(slots.len());
+        for slot in &slots {
+            loop {
+                if let Some(result) = slot.lock().take() {
+                    results.push(result);
+                    break;
+                }
+                if !self.lead_if_free() {
+                    // Unparked when this append's batch is done or this caller is to lead; a
+                    // stray unpark only makes it look again.
+                    std::thread::park();
+                }
             }
         }
+        results
     }
 
     /// If no batch is being committed, commits every waiting append and wakes their callers
