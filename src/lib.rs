@@ -91,6 +91,8 @@ mod fs;
 mod log;
 
 mod index;
+// Retention and soft deletes: below the readers that apply them.
+mod lifecycle;
 
 mod recover;
 
@@ -115,6 +117,7 @@ pub use event::{AppendResult, EventData, EventRef, ExpectedVersion, RecordedEven
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub use hooks::FaultPlan;
+pub use lifecycle::Retention;
 pub use options::{Durability, Options, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 pub use read::{ReadAll, ReadStream, ReadStreamBackward};
 pub use recover::{IndexRebuild, OpenReport, TailCut};

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::format::{FRAME_HEADER_LEN, MAX_FRAME_LEN, RECORD_HEADER_LEN};
 #[cfg(feature = "test-hooks")]
 use crate::hooks::{FaultPlan, TestHooks};
+use crate::lifecycle::Retention;
 
 /// Smallest allowed segment size: 64 KiB.
 pub const MIN_SEGMENT_SIZE: u64 = 64 << 10;
@@ -55,6 +56,8 @@ pub struct Options {
     pub max_event_size: usize,
     /// Events whose ids are remembered: see [`Options::dedup_window()`].
     pub dedup_window: u64,
+    /// Retention of streams without their own: see [`Options::default_retention()`].
+    pub default_retention: Retention,
 }
 
 impl Default for Options {
@@ -67,6 +70,7 @@ impl Default for Options {
             flush_interval: Duration::from_millis(10),
             max_event_size: 16 << 20,
             dedup_window: 1_000_000,
+            default_retention: Retention::default(),
         }
     }
 }
@@ -106,6 +110,17 @@ impl Options {
     #[must_use]
     pub fn dedup_window(mut self, events: u64) -> Self {
         self.dedup_window = events;
+        self
+    }
+
+    /// The retention of every stream that has none of its own (default: none, keep
+    /// everything), for log-style use: e.g. `Retention::default().max_age(..)` hides events
+    /// older than that from stream reads. Not stored: it applies while the store is open with
+    /// these options. A stream's own rules ([`Store::set_retention`](crate::Store::set_retention))
+    /// replace it.
+    #[must_use]
+    pub fn default_retention(mut self, retention: Retention) -> Self {
+        self.default_retention = retention;
         self
     }
 
@@ -157,6 +172,6 @@ impl Options {
                 "flush_interval must be longer than zero".into(),
             ));
         }
-        Ok(())
+        self.default_retention.validate()
     }
 }

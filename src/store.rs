@@ -13,6 +13,7 @@ use crate::event::{AppendResult, EventData, EventRef, ExpectedVersion};
 use crate::fs::dir::DirLock;
 use crate::index::persist::fingerprint;
 use crate::index::{default_stream_hash, Found};
+use crate::lifecycle::{Retention, Retentions};
 use crate::log::{CommitSignal, Snapshot};
 use crate::options::Options;
 use crate::read::{LogView, ReadAll};
@@ -21,7 +22,7 @@ use crate::recover::{recover, Access, OpenReport};
 use crate::subscribe::checkpoint;
 use crate::subscribe::Subscription;
 use crate::write::commit::GroupCommit;
-use crate::write::validate::{validate, Request};
+use crate::write::validate::{check_name, validate, Request};
 use crate::write::writer::Writer;
 
 /// An open event store: a cheap handle; clones share one engine. All methods take `&self`.
@@ -40,6 +41,8 @@ struct Inner {
     commit: Option<GroupCommit>,
     /// The committed log, the stream index and the commit signal, as the writer publishes them.
     view: LogView,
+    /// Every stream's retention rules and soft deletes.
+    retention: Retentions,
     /// Checkpoints are saved one at a time.
     checkpoint_lock: Mutex<()>,
     // Declared last so it is released last, after the writer has synced and stopped. A
@@ -77,14 +80,14 @@ impl Store {
         let report = recovered.report.clone();
         let writer = Writer::new(dir.clone(), options.clone(), recovered)?;
         let (committed, index, signal) = writer.shared();
-        Ok(Store::with_parts(
+        Store::with_parts(
             dir,
             options,
             report,
             Some(GroupCommit::new(writer)),
             LogView::new(committed, index, signal),
             Some(lock),
-        ))
+        )
     }
 
     /// Opens the store in `dir` for reading only, without taking its lock: it works while
@@ -146,14 +149,7 @@ impl Store {
             Arc::new(RwLock::new(recovered.streams)),
             Arc::new(CommitSignal::new(next)),
         );
-        Ok(Store::with_parts(
-            dir,
-            options,
-            recovered.report,
-            None,
-            view,
-            None,
-        ))
+        Store::with_parts(dir, options, recovered.report, None, view, None)
     }
 
     fn with_parts(
@@ -163,18 +159,20 @@ impl Store {
         commit: Option<GroupCommit>,
         view: LogView,
         lock: Option<DirLock>,
-    ) -> Store {
-        Store {
+    ) -> Result<Store> {
+        let retention = Retentions::load(&dir, options.default_retention)?;
+        Ok(Store {
             inner: Arc::new(Inner {
                 dir,
                 options,
                 report,
                 commit,
                 view,
+                retention,
                 checkpoint_lock: Mutex::new(()),
                 _lock: lock,
             }),
-        }
+        })
     }
 
     /// Whether this handle was opened with [`Store::open_read_only`].
@@ -360,7 +358,11 @@ impl Store {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_stream(&self, stream: &str, from_version: u64) -> ReadStream {
-        self.inner.view.read_stream_until(stream, from_version).0
+        let retention = self.inner.retention.get(stream);
+        self.inner
+            .view
+            .read_stream_until(stream, from_version, &retention)
+            .0
     }
 
     /// The events of `stream` newest first: from version `from` (or the last version, for
@@ -379,8 +381,9 @@ impl Store {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_stream_backward(&self, stream: &str, from: Option<u64>) -> ReadStreamBackward {
+        let retention = self.inner.retention.get(stream);
         self.lookup(stream, |snapshot, found| {
-            ReadStreamBackward::new(snapshot, stream, from, found)
+            ReadStreamBackward::new(snapshot, stream, from, found, &retention)
         })
         .unwrap_or_else(|e| ReadStreamBackward::failed(self.snapshot(), e))
     }
@@ -527,6 +530,83 @@ impl Store {
             remembered_ids,
             id_window_bytes,
         }
+    }
+
+    /// Soft-deletes `stream` (EventStoreDB's soft delete): durable when it returns; from then
+    /// on [`Store::read_stream`] and [`Store::read_stream_backward`] of it yield nothing, while
+    /// [`Store::stream_version`] keeps its last version, so a later append continues the
+    /// versions (and is visible). It is a [`Retention::truncate_before`] past the last version,
+    /// kept with the stream's other rules. `read_all` and subscriptions go on yielding the
+    /// events until compaction removes them. Fails with
+    /// [`Error::WrongExpectedVersion`](crate::Error::WrongExpectedVersion) if the stream's
+    /// last version does not satisfy `expected` (checked with appends held back, so no append
+    /// slips in between); deleting a stream without events changes nothing.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use annals::{EventData, ExpectedVersion, Store};
+    ///
+    /// let store = Store::open(dir.path())?;
+    /// store.append("order-1", ExpectedVersion::Any, [EventData::new("Placed", b"{}".to_vec())])?;
+    /// store.delete_stream("order-1", ExpectedVersion::Exact(0))?;
+    /// assert_eq!(store.read_stream("order-1", 0).count(), 0);
+    /// assert_eq!(store.stream_version("order-1"), Some(0));
+    /// let r = store.append("order-1", ExpectedVersion::Exact(0), [EventData::new("Placed", b"{}".to_vec())])?;
+    /// assert_eq!(r.first_version, 1);
+    /// assert_eq!(store.read_stream("order-1", 0).count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn delete_stream(&self, stream: &str, expected: ExpectedVersion) -> Result<()> {
+        check_name("stream name", stream)?;
+        // Holding the writer keeps appends out between the check and the change.
+        let _appends_wait = self.commit()?.writer();
+        let actual = self.try_stream_version(stream)?;
+        if !expected.is_satisfied_by(actual) {
+            return Err(crate::Error::WrongExpectedVersion {
+                stream: stream.to_string(),
+                expected,
+                actual,
+            });
+        }
+        let Some(last) = actual else {
+            return Ok(());
+        };
+        self.inner.retention.update(stream, |own| {
+            let own = own.unwrap_or_default();
+            own.truncate_before(own.truncate_before.unwrap_or(0).max(last + 1))
+        })
+    }
+
+    /// Gives `stream` its own retention rules, replacing any it had (a soft delete's
+    /// `truncate_before` included) and the store's default: durable when it returns; stream
+    /// reads hide at once what the rules hide. `Retention::default()` removes the stream's own
+    /// rules. Fails with [`Error::InvalidInput`](crate::Error::InvalidInput) for a bad stream
+    /// name or a limit of zero.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use annals::{EventData, ExpectedVersion, Retention, Store};
+    ///
+    /// let store = Store::open(dir.path())?;
+    /// for n in 0..5u8 {
+    ///     store.append("sensor-7", ExpectedVersion::Any, [EventData::new("Read", vec![n])])?;
+    /// }
+    /// store.set_retention("sensor-7", Retention::default().max_count(2))?;
+    /// let kept: Vec<u64> = store.read_stream("sensor-7", 0).map(|e| e.map(|e| e.version())).collect::<annals::Result<_>>()?;
+    /// assert_eq!(kept, [3, 4]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_retention(&self, stream: &str, retention: Retention) -> Result<()> {
+        check_name("stream name", stream)?;
+        retention.validate()?;
+        self.commit()?;
+        self.inner.retention.update(stream, |_| retention)
+    }
+
+    /// The retention rules `stream` was given ([`Store::set_retention`], or a soft delete),
+    /// `None` if it has none of its own.
+    pub fn retention(&self, stream: &str) -> Option<Retention> {
+        self.inner.retention.own(stream)
     }
 
     /// Copies the store to `dest` (a missing or empty directory) while appends go on: the copy

@@ -23,11 +23,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::format::{read_frame, FrameFault, Manifest, SEGMENT_HEADER_LEN};
+use crate::format::{decode_retention, read_frame, FrameFault, Manifest, SEGMENT_HEADER_LEN};
 use crate::fs::dir::{
     index_file_name, index_tmp_name, segment_tmp_name, SNAPSHOT_FILE, SNAPSHOT_TMP,
 };
-use crate::fs::dir::{segment_file_name, MANIFEST_FILE, MANIFEST_TMP};
+use crate::fs::dir::{
+    segment_file_name, MANIFEST_FILE, MANIFEST_TMP, RETENTION_FILE, RETENTION_TMP,
+};
 use crate::fs::segment::Segment;
 use crate::fs::{install, sync_dir};
 use crate::index::mapped::MappedIndex;
@@ -143,6 +145,7 @@ fn copy_log(
     }
     report.index_snapshot = copy_index_snapshot(src, fingerprint, log.next_position, dest)?;
     report.checkpoints = copy_checkpoints(src, log.next_position, dest)?;
+    copy_retention(src, dest)?;
     let tail = &log.segments[last];
     let manifest = Manifest {
         tail: tail.header(),
@@ -357,6 +360,25 @@ fn copy_checkpoints(src: &Path, position: u64, dest: &Path) -> Result<usize> {
         }
     }
     Ok(copied)
+}
+
+/// Copies the retention rules (soft deletes among them: a copy without them would show
+/// deleted streams again), checked first; a damaged file fails the backup.
+fn copy_retention(src: &Path, dest: &Path) -> Result<()> {
+    let path = src.join(RETENTION_FILE);
+    let Some(bytes) = read_if_present(&path)? else {
+        return Ok(());
+    };
+    decode_retention(&bytes).map_err(|(offset, reason)| Error::corrupt(&path, offset, reason))?;
+    install(
+        dest,
+        RETENTION_FILE,
+        RETENTION_TMP,
+        &bytes,
+        0,
+        "write backup retention file",
+    )
+    .map(drop)
 }
 
 /// The bytes of `path`, `None` if it is gone (a writer replaced or removed it meanwhile).

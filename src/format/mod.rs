@@ -1,7 +1,7 @@
 //! The on-disk format, all of it. Every integer is little endian and fixed width; every
 //! offset is a named constant next to the layout it belongs to, in the submodule of its file:
 //! [`segment`] (segment header and manifest), [`frame`], [`record`], [`index_file`],
-//! [`index_snapshot`] and [`checkpoint`]. Everything is re-exported here. Imports nothing of the crate: every other
+//! [`index_snapshot`], [`checkpoint`] and [`retention`]. Everything is re-exported here. Imports nothing of the crate: every other
 //! module builds on it.
 //!
 //! # Directory
@@ -16,7 +16,8 @@
 //! | `INDEX` | the index snapshot: the stream index and the id window at one point of the log, read through a map (see [`index_snapshot`]) |
 //! | `MANIFEST` | names the tail segment, so that a lost segment file is noticed (see below) |
 //! | `checkpoints/{name}` | a consumer checkpoint (see below) |
-//! | `{base:020}.log.tmp`, `{base:020}.idx.tmp`, `MANIFEST.tmp`, `INDEX.tmp`, `checkpoints/.{name}.tmp` | a file being created; deleted on open (a crash left it half made) |
+//! | `RETENTION` | every stream's retention rules and soft deletes (see [`retention`]) |
+//! | `{base:020}.log.tmp`, `{base:020}.idx.tmp`, `MANIFEST.tmp`, `INDEX.tmp`, `RETENTION.tmp`, `checkpoints/.{name}.tmp` | a file being created; deleted on open (a crash left it half made) |
 //!
 //! Opening touches no other file: anything else in the directory is left alone.
 //!
@@ -37,6 +38,7 @@ pub mod frame;
 pub mod index_file;
 pub mod index_snapshot;
 pub mod record;
+pub mod retention;
 pub mod segment;
 #[cfg(test)]
 mod tests;
@@ -47,4 +49,5 @@ pub use frame::*;
 pub use index_file::*;
 pub use index_snapshot::*;
 pub use record::*;
+pub use retention::*;
 pub use segment::*;

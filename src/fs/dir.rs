@@ -18,6 +18,10 @@ pub const MANIFEST_TMP: &str = "MANIFEST.tmp";
 pub const SNAPSHOT_FILE: &str = "INDEX";
 /// Name the index snapshot is written under before it replaces the old one.
 pub const SNAPSHOT_TMP: &str = "INDEX.tmp";
+/// Every stream's retention rules.
+pub const RETENTION_FILE: &str = "RETENTION";
+/// The retention file being replaced.
+pub const RETENTION_TMP: &str = "RETENTION.tmp";
 
 /// Name of the segment file whose first position is `base`.
 pub fn segment_file_name(base: u64) -> String {
@@ -53,6 +57,7 @@ fn base_of(name: &str, ext: &str) -> Option<u64> {
 fn is_own_tmp(name: &str) -> bool {
     name == MANIFEST_TMP
         || name == SNAPSHOT_TMP
+        || name == RETENTION_TMP
         || base_of(name, SEGMENT_TMP_EXT).is_some()
         || base_of(name, INDEX_TMP_EXT).is_some()
 }

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::event::RecordedEvent;
 use crate::format::{RecordView, NO_PREV};
 use crate::index::{Found, CHECKPOINT_INTERVAL};
+use crate::lifecycle::Retention;
 use crate::log::Snapshot;
 
 /// Reads the event of `stream` with `version` at `location`, checking that it is what the
@@ -51,15 +52,22 @@ pub struct ReadStream {
     chunk: Vec<RecordedEvent>,
     /// An error to return before anything else.
     error: Option<Error>,
+    /// Events stamped before this are hidden by retention.
+    min_timestamp: u64,
 }
 
 impl ReadStream {
+    /// A read from `from_version` on, without the events `retention` hides.
     pub(crate) fn new(
         snapshot: Snapshot,
         stream: &str,
         from_version: u64,
         found: Option<Found<'_>>,
+        retention: &Retention,
     ) -> Result<Self> {
+        let from_version = found.map_or(from_version, |f| {
+            from_version.max(retention.first_visible(f.head.last_version))
+        });
         let first_chunk = from_version / CHECKPOINT_INTERVAL;
         let checkpoints = match found {
             Some(found) => found.checkpoints_from(first_chunk)?,
@@ -75,12 +83,14 @@ impl ReadStream {
             first_chunk,
             chunk: Vec::new(),
             error: None,
+            min_timestamp: retention.min_timestamp(),
         })
     }
 
     /// A read that yields `error` and ends.
     pub(crate) fn failed(snapshot: Snapshot, error: Error) -> Self {
         ReadStream {
+            min_timestamp: 0,
             snapshot,
             stream: String::new(),
             next_version: 0,
@@ -124,19 +134,20 @@ impl Iterator for ReadStream {
         if let Some(e) = self.error.take() {
             return Some(Err(e));
         }
-        if let Some(event) = self.chunk.pop() {
-            return Some(Ok(event));
-        }
-        let last_version = self.last_version?;
-        if self.next_version > last_version {
-            return None;
-        }
-        match self.fill(last_version) {
-            Ok(()) => self.chunk.pop().map(Ok),
-            Err(e) => {
+        loop {
+            while let Some(event) = self.chunk.pop() {
+                if event.timestamp() >= self.min_timestamp {
+                    return Some(Ok(event));
+                }
+            }
+            let last_version = self.last_version?;
+            if self.next_version > last_version {
+                return None;
+            }
+            if let Err(e) = self.fill(last_version) {
                 self.last_version = None;
                 self.chunk.clear();
-                Some(Err(e))
+                return Some(Err(e));
             }
         }
     }
@@ -154,21 +165,29 @@ pub struct ReadStreamBackward {
     next: Option<(u64, u64)>,
     /// An error to return before anything else.
     error: Option<Error>,
+    /// Retention hides the versions below this one, and the events stamped before
+    /// `min_timestamp`.
+    first_version: u64,
+    min_timestamp: u64,
 }
 
 impl ReadStreamBackward {
+    /// A read from `from_version` (or the last) down, without the events `retention` hides.
     pub(crate) fn new(
         snapshot: Snapshot,
         stream: &str,
         from_version: Option<u64>,
         found: Option<Found<'_>>,
+        retention: &Retention,
     ) -> Result<Self> {
+        let mut first_version = 0;
         let start = match found {
             Some(found) => {
                 let last = found.head.last_version;
+                first_version = retention.first_visible(last);
                 let version = from_version.map_or(last, |v| v.min(last));
                 let (top, location) = found.walk_start(version)?;
-                Some((version, top, location))
+                (version >= first_version).then_some((version, top, location))
             }
             None => None,
         };
@@ -178,6 +197,8 @@ impl ReadStreamBackward {
             start,
             next: None,
             error: None,
+            first_version,
+            min_timestamp: retention.min_timestamp(),
         })
     }
 
@@ -189,6 +210,8 @@ impl ReadStreamBackward {
             start: None,
             next: None,
             error: Some(error),
+            first_version: 0,
+            min_timestamp: 0,
         }
     }
 
@@ -217,15 +240,19 @@ impl Iterator for ReadStreamBackward {
                 Err(e) => return Some(Err(e)),
             }
         }
-        let (version, location) = self.next.take()?;
-        match event_at(&self.snapshot, &self.stream, version, location) {
-            Ok(view) => {
-                if version > 0 {
-                    self.next = Some((version - 1, view.prev));
+        loop {
+            let (version, location) = self.next.take()?;
+            match event_at(&self.snapshot, &self.stream, version, location) {
+                Ok(view) => {
+                    if version > self.first_version {
+                        self.next = Some((version - 1, view.prev));
+                    }
+                    if view.timestamp >= self.min_timestamp {
+                        return Some(Ok(RecordedEvent::from_view(&view)));
+                    }
                 }
-                Some(Ok(RecordedEvent::from_view(&view)))
+                Err(e) => return Some(Err(e)),
             }
-            Err(e) => Some(Err(e)),
         }
     }
 }

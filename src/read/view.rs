@@ -9,6 +9,7 @@ use parking_lot::{RwLock, RwLockReadGuard};
 use super::{ReadAll, ReadStream};
 use crate::error::Result;
 use crate::index::{Found, StreamIndex};
+use crate::lifecycle::Retention;
 use crate::log::{CommitSignal, Snapshot};
 
 /// The committed log as readers see it; cheap to clone.
@@ -75,12 +76,19 @@ impl LogView {
         f(snapshot, found)
     }
 
-    /// A read of `stream` from `from_version` and the position where the snapshot it reads
-    /// ends: every event of the stream at or after that position is newer than the read.
-    pub fn read_stream_until(&self, stream: &str, from_version: u64) -> (ReadStream, u64) {
+    /// A read of `stream` from `from_version` without what `retention` hides, and the
+    /// position where the snapshot it reads ends: every event of the stream at or after that
+    /// position is newer than the read.
+    pub fn read_stream_until(
+        &self,
+        stream: &str,
+        from_version: u64,
+        retention: &Retention,
+    ) -> (ReadStream, u64) {
         match self.lookup(stream, |snapshot, found| {
             let end = snapshot.next_position;
-            Ok((ReadStream::new(snapshot, stream, from_version, found)?, end))
+            let read = ReadStream::new(snapshot, stream, from_version, found, retention)?;
+            Ok((read, end))
         }) {
             Ok(found) => found,
             Err(e) => {

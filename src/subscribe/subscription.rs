@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::event::RecordedEvent;
 use crate::format::RecordView;
+use crate::lifecycle::Retention;
 use crate::read::ReadStream;
 use crate::read::{LogView, ReadAll};
 
@@ -100,7 +101,9 @@ impl Subscription {
         stream: &str,
         from_version: u64,
     ) -> Self {
-        let (catch_up, end) = view.read_stream_until(stream, from_version);
+        // Subscriptions deliver every committed event: retention hides events from stream
+        // reads only.
+        let (catch_up, end) = view.read_stream_until(stream, from_version, &Retention::default());
         let log = view.read_all(end);
         Subscription {
             view,

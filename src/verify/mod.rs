@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::format::{
-    decode_checkpoint, decode_record, plausible_frame_header, read_frame, FrameFault,
-    FRAME_HEADER_LEN, SEGMENT_HEADER_LEN,
+    decode_checkpoint, decode_record, decode_retention, plausible_frame_header, read_frame,
+    FrameFault, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
-use crate::fs::dir::{list_segments, MANIFEST_FILE, SNAPSHOT_FILE};
+use crate::fs::dir::{list_segments, MANIFEST_FILE, RETENTION_FILE, SNAPSHOT_FILE};
 use crate::fs::manifest;
 use crate::fs::segment::Segment;
 use crate::index::mapped::MappedIndex;
@@ -387,6 +387,18 @@ fn check_small_files(dir: &Path, report: &mut VerifyReport) -> Result<()> {
     report.files += 1;
     if let Err(e) = manifest::read(dir) {
         report.damages.push(finding_of(e, &dir.join(MANIFEST_FILE)));
+    }
+    let retention = dir.join(RETENTION_FILE);
+    if let Ok(bytes) = std::fs::read(&retention) {
+        report.files += 1;
+        if let Err((offset, problem)) = decode_retention(&bytes) {
+            report.damages.push(Finding {
+                file: retention,
+                offset,
+                stream: None,
+                problem: problem.to_string(),
+            });
+        }
     }
     let checkpoints = dir.join("checkpoints");
     let Ok(entries) = std::fs::read_dir(&checkpoints) else {

@@ -57,7 +57,7 @@ pub(crate) fn validate(stream: &str, events: &[EventData], max_event_size: usize
     Ok(frame_len)
 }
 
-fn check_name(what: &str, name: &str) -> Result<()> {
+pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return Err(Error::InvalidInput(format!(
             "{what} {name:?} must have 1 to {MAX_NAME_LEN} bytes, it has {}",
