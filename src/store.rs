@@ -45,6 +45,8 @@ struct Inner {
     retention: Retentions,
     /// Checkpoints are saved one at a time.
     checkpoint_lock: Mutex<()>,
+    /// A read-only handle refreshes one at a time.
+    refresh_lock: Mutex<()>,
     // Declared last so it is released last, after the writer has synced and stopped. A
     // read-only handle takes no lock.
     _lock: Option<DirLock>,
@@ -100,8 +102,8 @@ impl Store {
     /// that may include the batch whose `fdatasync` was running, which a power loss could
     /// still take back). An incomplete or torn frame at the end of the tail is treated as the
     /// end and reported in [`OpenReport::unread_tail`], never cut. Opening again sees what
-    /// was appended since; a subscription on a read-only handle delivers what it found and
-    /// then waits in vain. (Two rare moments can cut a file under a read-only handle: a
+    /// was appended since, and so does the handle after [`Store::refresh`] (which also wakes
+    /// its subscriptions). (Two rare moments can cut a file under a read-only handle: a
     /// writer whose `write` or `fdatasync` fails zeroes that batch's frame, which the handle
     /// may have seen, and a writer's opening cuts a torn tail right where a read-only opening
     /// running at that instant looks; reading there is then
@@ -125,31 +127,54 @@ impl Store {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Store> {
-        let options = Options::default();
         let dir = dir.as_ref().to_path_buf();
-        // No appends, so no ids to remember: a window of 0 loads none and accepts the index
-        // snapshot whatever window the writer keeps.
-        let recovered = recover(
-            &dir,
-            options.segment_size,
-            0,
-            options
-                .custom_stream_hasher()
-                .unwrap_or(default_stream_hash),
-            Access::ReadOnly,
-        )?;
+        let recovered = recover_read_only(&dir)?;
+        let next = recovered.next_position;
+        let view = LogView::new(
+            Arc::new(RwLock::new(Snapshot {
+                segments: Arc::new(recovered.segments),
+                tail_end: recovered.tail_end,
+                next_position: next,
+            })),
+            Arc::new(RwLock::new(recovered.streams)),
+            Arc::new(CommitSignal::new(next)),
+        );
+        Store::with_parts(dir, Options::default(), recovered.report, None, view, None)
+    }
+
+    /// Brings a read-only handle up to date with the log as the writer has it now (and its
+    /// retention rules), as a new [`Store::open_read_only`] would see it, and wakes its
+    /// subscriptions; returns the new [`Store::next_position`]. Reads that started before
+    /// go on reading what they started with. On a writable handle, which is always up to
+    /// date, it only returns the next position.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use annals::{EventData, ExpectedVersion, Store};
+    ///
+    /// let writer = Store::open(dir.path())?;
+    /// let reader = Store::open_read_only(dir.path())?;
+    /// writer.append("order-1", ExpectedVersion::Any, [EventData::new("Placed", b"{}".to_vec())])?;
+    /// assert_eq!(reader.next_position(), 0);
+    /// assert_eq!(reader.refresh()?, 1);
+    /// assert_eq!(reader.stream_version("order-1"), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn refresh(&self) -> Result<u64> {
+        if self.inner.commit.is_some() {
+            return Ok(self.next_position());
+        }
+        let _one_at_a_time = self.inner.refresh_lock.lock();
+        let recovered = recover_read_only(&self.inner.dir)?;
+        self.inner.retention.reload()?;
         let next = recovered.next_position;
         let committed = Snapshot {
             segments: Arc::new(recovered.segments),
             tail_end: recovered.tail_end,
             next_position: next,
         };
-        let view = LogView::new(
-            Arc::new(RwLock::new(committed)),
-            Arc::new(RwLock::new(recovered.streams)),
-            Arc::new(CommitSignal::new(next)),
-        );
-        Store::with_parts(dir, options, recovered.report, None, view, None)
+        self.inner.view.replace(committed, recovered.streams);
+        Ok(next)
     }
 
     fn with_parts(
@@ -170,6 +195,7 @@ impl Store {
                 view,
                 retention,
                 checkpoint_lock: Mutex::new(()),
+                refresh_lock: Mutex::new(()),
                 _lock: lock,
             }),
         })
@@ -664,6 +690,17 @@ impl Store {
     pub fn options(&self) -> &Options {
         &self.inner.options
     }
+}
+
+/// The log of the store in `dir` as a read-only opening finds it. It remembers no ids (there
+/// are no appends to deduplicate), so a window of 0: none are loaded, and the index
+/// snapshot is used whatever window the writer keeps.
+fn recover_read_only(dir: &Path) -> Result<crate::recover::Recovered> {
+    let options = Options::default();
+    let hasher = options
+        .custom_stream_hasher()
+        .unwrap_or(default_stream_hash);
+    recover(dir, options.segment_size, 0, hasher, Access::ReadOnly)
 }
 
 /// Counts and memory of a store's in-memory structures: see [`Store::stats`]. Byte counts

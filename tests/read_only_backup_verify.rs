@@ -6,6 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use annals::{EventData, ExpectedVersion, Store};
 use common::{
@@ -397,4 +398,53 @@ fn verify_and_read_only_opening_beside_a_live_writer_find_a_sound_store() {
         segment_files(dir.path()).len() > 2,
         "the writer rolled segments meanwhile"
     );
+}
+
+#[test]
+fn refresh_brings_a_read_only_handle_and_its_subscriptions_up_to_date() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let writer = Store::open_with(dir.path(), small_segments()).expect("open");
+    append_n(&writer, "s", 0, 10);
+    let reader = Store::open_read_only(dir.path()).expect("read-only");
+    let mut sub = reader.subscribe_all(0);
+    for p in 0..10 {
+        let ev = sub
+            .next_timeout(Duration::from_secs(5))
+            .expect("sub")
+            .expect("event");
+        assert_eq!(ev.position(), p);
+    }
+    assert!(sub
+        .next_timeout(Duration::from_millis(50))
+        .expect("sub")
+        .is_none());
+
+    // Across segment rolls.
+    append_n(&writer, "s", 10, 300);
+    let waiter = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        while let Some(ev) = sub.next_timeout(Duration::from_secs(10)).expect("sub") {
+            got.push(ev.position());
+            if got.len() == 290 {
+                break;
+            }
+        }
+        got
+    });
+    assert_eq!(reader.refresh().expect("refresh"), 300);
+    assert_eq!(
+        waiter.join().expect("subscriber"),
+        (10..300).collect::<Vec<_>>()
+    );
+    assert_eq!(reader.stream_version("s"), Some(299));
+    for (v, ev) in reader.read_stream("s", 0).enumerate() {
+        assert_event(&ev.expect("read"), "s", v as u64, v as u64, v as u64);
+    }
+    // Retention set by the writer shows after a refresh too.
+    writer
+        .delete_stream("s", ExpectedVersion::Any)
+        .expect("delete");
+    reader.refresh().expect("refresh");
+    assert_eq!(reader.read_stream("s", 0).count(), 0);
+    assert_eq!(writer.refresh().expect("writable refresh"), 300);
 }

@@ -58,10 +58,11 @@ impl Filter {
 }
 
 /// Follows the store: prints every event from the start position on, then looks again every
-/// `poll_ms`. A read-only opening sees the log as it was when it opened, so a look that finds
-/// the segment files changed (their number, or the newest one's modification time), or that
-/// comes a second after the last opening (file times are coarse), opens it anew. With
-/// `checkpoint`, starts there and saves the position after each printed batch.
+/// `poll_ms`. A read-only handle sees the log as it was when it opened or last refreshed, so
+/// a look that finds the segment files changed (their number, or the newest one's
+/// modification time), or that comes a second after the last refresh (file times are
+/// coarse), refreshes it. With `checkpoint`, starts there and saves the position after each
+/// printed batch.
 pub fn tail(
     dir: &Path,
     from: Option<u64>,
@@ -70,8 +71,8 @@ pub fn tail(
     poll_ms: u64,
 ) -> CliResult<ExitCode> {
     let mut stamp = log_stamp(dir);
-    let mut opened = Instant::now();
-    let mut store = open(dir)?;
+    let mut refreshed = Instant::now();
+    let store = open(dir)?;
     // A consumer with a checkpoint starts where it left off, or at the beginning the first
     // time; without one, tail starts at the end.
     let start = match checkpoint {
@@ -111,12 +112,12 @@ pub fn tail(
         loop {
             std::thread::sleep(Duration::from_millis(poll_ms));
             let now = log_stamp(dir);
-            if now != stamp || opened.elapsed() >= Duration::from_secs(1) {
-                (stamp, opened) = (now, Instant::now());
+            if now != stamp || refreshed.elapsed() >= Duration::from_secs(1) {
+                (stamp, refreshed) = (now, Instant::now());
                 break;
             }
         }
-        store = open(dir)?;
+        store.refresh().map_err(|e| e.to_string())?;
     }
 }
 

@@ -144,6 +144,13 @@ impl Retentions {
         })
     }
 
+    /// Reads the file again (for a read-only handle, whose writer may have changed it).
+    pub fn reload(&self) -> Result<()> {
+        let fresh = Retentions::load(&self.dir, self.default)?;
+        *self.streams.lock() = fresh.streams.into_inner();
+        Ok(())
+    }
+
     /// The rules that apply to `stream`: its own, or the default.
     pub fn get(&self, stream: &str) -> Retention {
         self.own(stream).unwrap_or(self.default)

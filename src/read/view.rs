@@ -37,6 +37,15 @@ impl LogView {
         }
     }
 
+    /// Replaces the log and the index with newer ones (a read-only handle's refresh): the log
+    /// first, as the writer publishes, then the index, then the signal.
+    pub fn replace(&self, committed: Snapshot, index: StreamIndex) {
+        let next = committed.next_position;
+        *self.committed.write() = committed;
+        *self.index.write() = index;
+        self.signal.publish(next);
+    }
+
     /// The committed log now.
     pub fn snapshot(&self) -> Snapshot {
         self.committed.read().clone()
