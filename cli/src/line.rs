@@ -136,10 +136,39 @@ fn put_bytes(line: &mut Map<String, Value>, name: &str, bytes: &[u8], always: bo
     }
 }
 
-/// `bytes` as a JSON value, if writing that value back gives exactly `bytes`.
+/// Deepest nesting of a payload written as JSON: a line nests it one level deeper, and
+/// serde_json reads at most 128 levels.
+const MAX_DEPTH: usize = 100;
+
+/// `bytes` as a JSON value, if writing that value back gives exactly `bytes` (and it nests
+/// shallowly enough for the line to read back).
 fn exact_json(bytes: &[u8]) -> Option<Value> {
+    if depth(bytes) > MAX_DEPTH {
+        return None;
+    }
     let value: Value = serde_json::from_slice(bytes).ok()?;
     (serde_json::to_vec(&value).ok()? == bytes).then_some(value)
+}
+
+/// The deepest nesting of `[` and `{` outside strings in `bytes`.
+fn depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for &b in bytes {
+        match (in_string, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// The bytes stored under `name`, `name_text` or `name_base64`, if any.
@@ -197,6 +226,21 @@ mod tests {
             assert!(line.contains_key(key), "{bytes:?} gave {line:?}");
             assert_eq!(take_bytes(&line, "payload").unwrap().unwrap(), bytes);
         }
+    }
+
+    #[test]
+    fn deeply_nested_json_is_written_as_text_so_that_the_line_reads_back() {
+        let deep = format!("{}{}", "[".repeat(127), "]".repeat(127));
+        let mut line = Map::new();
+        put_bytes(&mut line, "payload", deep.as_bytes(), true);
+        assert!(line.contains_key("payload_text"));
+        let text = Value::Object(line).to_string();
+        let back: Map<String, Value> = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            take_bytes(&back, "payload").unwrap().unwrap(),
+            deep.as_bytes()
+        );
+        assert_eq!(depth(br#"{"a":"[[[\"]]]","b":[{}]}"#), 3);
     }
 
     #[test]

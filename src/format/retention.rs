@@ -140,4 +140,39 @@ mod tests {
         assert!(decode_retention(&b[..b.len() - 1]).is_err());
         assert_eq!(decode_retention(&encode_retention(&[])).unwrap(), vec![]);
     }
+
+    /// Recomputes both checksums, so that damage reaches the parsing of the entries.
+    fn reseal(b: &mut [u8]) {
+        let crc = crc32fast::hash(&b[RETENTION_HEADER_LEN..]);
+        LE::write_u32(&mut b[RETENTION_CRC_AT..], crc);
+        let crc = crc32fast::hash(&b[..RETENTION_HEADER_CRC_AT]);
+        LE::write_u32(&mut b[RETENTION_HEADER_CRC_AT..], crc);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn entries_round_trip_and_any_counts_or_lengths_are_refused_not_panics(
+            entries in proptest::collection::vec(
+                ("[a-z0-9-]{1,40}", proptest::prelude::any::<u64>(), proptest::prelude::any::<u64>(), proptest::prelude::any::<u64>()),
+                0..12,
+            ),
+            count in proptest::prelude::any::<u32>(),
+            edits in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..4),
+            cut in proptest::prelude::any::<usize>(),
+        ) {
+            let b = encode_retention(&entries);
+            proptest::prop_assert_eq!(decode_retention(&b).unwrap(), entries);
+            let mut d = b.clone();
+            LE::write_u32(&mut d[RETENTION_COUNT_AT..], count);
+            for (at, byte) in edits {
+                if d.len() > RETENTION_HEADER_LEN {
+                    let at = RETENTION_HEADER_LEN + at % (d.len() - RETENTION_HEADER_LEN);
+                    d[at] = byte;
+                }
+            }
+            d.truncate(RETENTION_HEADER_LEN + cut % (d.len() - RETENTION_HEADER_LEN + 1));
+            reseal(&mut d);
+            let _ = decode_retention(&d);
+        }
+    }
 }
