@@ -635,6 +635,12 @@ impl Store {
         self.inner.retention.own(stream)
     }
 
+    /// Every stream with retention rules of its own (soft-deleted streams among them), with
+    /// its rules, sorted by name.
+    pub fn retentions(&self) -> Vec<(String, Retention)> {
+        self.inner.retention.all()
+    }
+
     /// Copies the store to `dest` (a missing or empty directory) while appends go on: the copy
     /// opens as a store holding exactly the events below [`BackupReport::position`], the
     /// position committed when the backup started. Every frame's checksum is verified on the

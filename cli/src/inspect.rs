@@ -22,6 +22,7 @@ pub fn stat(dir: &Path, as_json: bool) -> CliResult<ExitCode> {
         n => event_at(&store, n - 1)?,
     };
     let checkpoints = checkpoint_rows(&store)?;
+    let (ruled, hidden) = retention_summary(&store);
     let stat = json!({
         "store": dir.display().to_string(),
         "segments": report.segments,
@@ -33,6 +34,7 @@ pub fn stat(dir: &Path, as_json: bool) -> CliResult<ExitCode> {
         "first": first.as_ref().map(summary),
         "last": last.as_ref().map(summary),
         "checkpoints": checkpoints,
+        "retention": {"streams_with_rules": ruled, "events_hidden_by_version": hidden},
         "opening": {
             "duration_ms": report.duration.as_secs_f64() * 1000.0,
             "snapshot_position": report.snapshot_position,
@@ -72,6 +74,10 @@ pub fn stat(dir: &Path, as_json: bool) -> CliResult<ExitCode> {
             }
         }
     }
+    println!(
+        "retention    {ruled} streams with rules of their own (soft deletes among them), \
+         {hidden} events hidden from stream reads by version (kept in the log until compaction)"
+    );
     println!("opening      {}", opening_text(report));
     Ok(ExitCode::SUCCESS)
 }
@@ -130,6 +136,20 @@ pub fn checkpoints(dir: &Path) -> CliResult<ExitCode> {
         println!("{}", checkpoint_text(row));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Streams with rules of their own, and the events their `truncate_before` and `max_count`
+/// hide (those `max_age` hides depend on the clock and are not counted).
+fn retention_summary(store: &Store) -> (usize, u64) {
+    let rules = store.retentions();
+    let hidden = rules
+        .iter()
+        .filter_map(|(stream, r)| {
+            let last = store.stream_version(stream)?;
+            Some(r.first_visible(last).min(last + 1))
+        })
+        .sum();
+    (rules.len(), hidden)
 }
 
 /// Every checkpoint with how far behind the end of the log it is, and every damaged one.

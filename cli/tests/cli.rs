@@ -288,6 +288,10 @@ fn stat_and_checkpoints_describe_a_store_open_for_writing_elsewhere() {
             .expect("append");
     }
     store.save_checkpoint("projector", 4).expect("checkpoint");
+    // order-0 holds positions 0, 3, 6, 9: versions 0..=3, all hidden by the delete.
+    store
+        .delete_stream("order-0", ExpectedVersion::Exact(3))
+        .expect("delete");
     // The writer stays open: every command here reads beside it.
     let out = run(&["stat", path(dir.path())]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -298,6 +302,8 @@ fn stat_and_checkpoints_describe_a_store_open_for_writing_elsewhere() {
         stat.contains("projector: position 4, 6 events behind"),
         "{stat}"
     );
+    assert!(stat.contains("retention    1 streams with rules"), "{stat}");
+    assert!(stat.contains("4 events hidden from stream reads"), "{stat}");
     let json: serde_json::Value =
         serde_json::from_slice(&run(&["stat", path(dir.path()), "--json"]).stdout).expect("JSON");
     assert_eq!(json["events"], 10);

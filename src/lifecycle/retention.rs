@@ -75,8 +75,15 @@ impl Retention {
         Ok(())
     }
 
-    /// The first version a read shows of a stream whose last version is `last`.
-    pub(crate) fn first_visible(&self, last: u64) -> u64 {
+    /// The first version stream reads show of a stream whose last version is `last` (before
+    /// `max_age`, which depends on the clock, hides more).
+    ///
+    /// ```
+    /// let r = annals::Retention::default().max_count(10).truncate_before(5);
+    /// assert_eq!(r.first_visible(99), 90);
+    /// assert_eq!(r.first_visible(8), 5);
+    /// ```
+    pub fn first_visible(&self, last: u64) -> u64 {
         let by_count = self
             .max_count
             .map_or(0, |n| last.saturating_add(1).saturating_sub(n));
@@ -154,6 +161,18 @@ impl Retentions {
     /// The rules that apply to `stream`: its own, or the default.
     pub fn get(&self, stream: &str) -> Retention {
         self.own(stream).unwrap_or(self.default)
+    }
+
+    /// Every stream with rules of its own, sorted by name.
+    pub fn all(&self) -> Vec<(String, Retention)> {
+        let mut all: Vec<_> = self
+            .streams
+            .lock()
+            .iter()
+            .map(|(name, r)| (name.clone(), *r))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     /// The rules `stream` was given, if any.
