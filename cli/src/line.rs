@@ -12,6 +12,8 @@
 //! (pretty-printed JSON, text, empty), and as `payload_base64` otherwise; metadata the same
 //! way under `metadata…`, left out when empty. `import` turns each back into the exact bytes.
 
+use std::fmt::Write;
+
 use annals::{EventData, RecordedEvent};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -19,24 +21,32 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// One event as a line of JSON (without the newline).
+/// One event as a line of JSON (without the newline), written field by field.
 pub fn to_line(ev: &RecordedEvent) -> String {
-    let mut line = Map::new();
-    line.insert("position".into(), ev.position().into());
-    line.insert("stream".into(), ev.stream().into());
-    line.insert("version".into(), ev.version().into());
-    line.insert("type".into(), ev.event_type().into());
-    line.insert(
-        "id".into(),
-        ev.id().map_or(Value::Null, |id| format_id(id).into()),
-    );
-    line.insert("timestamp".into(), ev.timestamp().into());
-    if let Some(time) = format_time(ev.timestamp()) {
-        line.insert("time".into(), time.into());
+    let mut line = String::with_capacity(192 + ev.payload().len() + ev.metadata().len());
+    let _ = write!(line, "{{\"position\":{},\"stream\":", ev.position());
+    push_string(&mut line, ev.stream());
+    let _ = write!(line, ",\"version\":{},\"type\":", ev.version());
+    push_string(&mut line, ev.event_type());
+    match ev.id() {
+        Some(id) => {
+            let _ = write!(line, ",\"id\":\"{}\"", format_id(id));
+        }
+        None => line.push_str(",\"id\":null"),
     }
-    put_bytes(&mut line, "payload", ev.payload(), true);
-    put_bytes(&mut line, "metadata", ev.metadata(), false);
-    Value::Object(line).to_string()
+    let _ = write!(line, ",\"timestamp\":{}", ev.timestamp());
+    if let Some(time) = format_time(ev.timestamp()) {
+        let _ = write!(line, ",\"time\":\"{time}\"");
+    }
+    push_bytes(&mut line, "payload", ev.payload(), true);
+    push_bytes(&mut line, "metadata", ev.metadata(), false);
+    line.push('}');
+    line
+}
+
+/// `s` as a JSON string.
+fn push_string(line: &mut String, s: &str) {
+    line.push_str(&Value::from(s).to_string());
 }
 
 /// The event a line describes (for `import`): its stream, version and the event to append.
@@ -121,18 +131,24 @@ pub fn parse_time(text: &str) -> Result<u64, String> {
     u64::try_from(t.unix_timestamp_nanos() / 1000).map_err(|_| format!("{text:?} is before 1970"))
 }
 
-/// Puts `bytes` under `name` (JSON that reads back byte for byte, if `json_ok`),
-/// `name_text` or `name_base64`; nothing for empty bytes unless it is the payload.
-fn put_bytes(line: &mut Map<String, Value>, name: &str, bytes: &[u8], always: bool) {
+/// Writes `,"name":bytes` when `bytes` are JSON that reads back to exactly them, else
+/// `,"name_text":…` for other UTF-8, else `,"name_base64":…`; nothing for empty bytes unless
+/// `always`.
+fn push_bytes(line: &mut String, name: &str, bytes: &[u8], always: bool) {
     if bytes.is_empty() && !always {
         return;
     }
-    if let Some(value) = exact_json(bytes) {
-        line.insert(name.into(), value);
-    } else if let Ok(text) = std::str::from_utf8(bytes) {
-        line.insert(format!("{name}_text"), text.into());
-    } else {
-        line.insert(format!("{name}_base64"), BASE64.encode(bytes).into());
+    match std::str::from_utf8(bytes) {
+        Ok(text) if is_exact_json(bytes) => {
+            let _ = write!(line, ",\"{name}\":{text}");
+        }
+        Ok(text) => {
+            let _ = write!(line, ",\"{name}_text\":");
+            push_string(line, text);
+        }
+        Err(_) => {
+            let _ = write!(line, ",\"{name}_base64\":\"{}\"", BASE64.encode(bytes));
+        }
     }
 }
 
@@ -140,14 +156,14 @@ fn put_bytes(line: &mut Map<String, Value>, name: &str, bytes: &[u8], always: bo
 /// serde_json reads at most 128 levels.
 const MAX_DEPTH: usize = 100;
 
-/// `bytes` as a JSON value, if writing that value back gives exactly `bytes` (and it nests
+/// Whether `bytes` are JSON that, read and written back, gives exactly `bytes` (and nests
 /// shallowly enough for the line to read back).
-fn exact_json(bytes: &[u8]) -> Option<Value> {
-    if depth(bytes) > MAX_DEPTH {
-        return None;
-    }
-    let value: Value = serde_json::from_slice(bytes).ok()?;
-    (serde_json::to_vec(&value).ok()? == bytes).then_some(value)
+fn is_exact_json(bytes: &[u8]) -> bool {
+    depth(bytes) <= MAX_DEPTH
+        && serde_json::from_slice::<Value>(bytes)
+            .ok()
+            .and_then(|value| serde_json::to_vec(&value).ok())
+            .is_some_and(|written| written == bytes)
 }
 
 /// The deepest nesting of `[` and `{` outside strings in `bytes`.
@@ -212,6 +228,14 @@ fn number(line: &Map<String, Value>, name: &str) -> Result<Option<u64>, String> 
 mod tests {
     use super::*;
 
+    /// A JSON object holding `bytes` as the payload, as a line writes it, read back.
+    fn object_with(bytes: &[u8]) -> Map<String, Value> {
+        let mut text = String::from("{\"n\":0");
+        push_bytes(&mut text, "payload", bytes, true);
+        text.push('}');
+        serde_json::from_str(&text).unwrap()
+    }
+
     #[test]
     fn bytes_choose_the_most_readable_form_that_reads_back_exactly() {
         for (bytes, key) in [
@@ -221,8 +245,7 @@ mod tests {
             (b"plain text", "payload_text"),
             (b"\xff\x00\xfe", "payload_base64"),
         ] {
-            let mut line = Map::new();
-            put_bytes(&mut line, "payload", bytes, true);
+            let line = object_with(bytes);
             assert!(line.contains_key(key), "{bytes:?} gave {line:?}");
             assert_eq!(take_bytes(&line, "payload").unwrap().unwrap(), bytes);
         }
@@ -231,11 +254,8 @@ mod tests {
     #[test]
     fn deeply_nested_json_is_written_as_text_so_that_the_line_reads_back() {
         let deep = format!("{}{}", "[".repeat(127), "]".repeat(127));
-        let mut line = Map::new();
-        put_bytes(&mut line, "payload", deep.as_bytes(), true);
-        assert!(line.contains_key("payload_text"));
-        let text = Value::Object(line).to_string();
-        let back: Map<String, Value> = serde_json::from_str(&text).unwrap();
+        let back = object_with(deep.as_bytes());
+        assert!(back.contains_key("payload_text"));
         assert_eq!(
             take_bytes(&back, "payload").unwrap().unwrap(),
             deep.as_bytes()
