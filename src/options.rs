@@ -116,8 +116,8 @@ impl Options {
     /// The retention of every stream that has none of its own (default: none, keep
     /// everything), for log-style use: e.g. `Retention::default().max_age(..)` hides events
     /// older than that from stream reads. Not stored: it applies while the store is open with
-    /// these options. A stream's own rules ([`Store::set_retention`](crate::Store::set_retention))
-    /// replace it.
+    /// these options. A stream's own limits ([`Store::set_retention`](crate::Store::set_retention))
+    /// take precedence over the ones it sets.
     #[must_use]
     pub fn default_retention(mut self, retention: Retention) -> Self {
         self.default_retention = retention;

@@ -254,7 +254,8 @@ impl Store {
     /// the log and the appends before it), and all of them are written together: one `write`
     /// and, under [`Durability::Fsync`](crate::Durability::Fsync), one `fdatasync`. A bulk load
     /// of events of many streams (an import, a migration, a mirror) goes as fast as one of a
-    /// single stream. Returns one result per append, in order; a failed append (a wrong
+    /// single stream (a batch that fills the tail segment takes a second `write` and sync in
+    /// the next). Returns one result per append, in order; a failed append (a wrong
     /// expected version, say, or invalid input, which is found before anything is written)
     /// does not stop the others. [`Error::ReadOnly`](crate::Error::ReadOnly) on a read-only
     /// handle.
@@ -585,7 +586,7 @@ impl Store {
     pub fn delete_stream(&self, stream: &str, expected: ExpectedVersion) -> Result<()> {
         check_name("stream name", stream)?;
         // Holding the writer keeps appends out between the check and the change.
-        let _appends_wait = self.commit()?.writer();
+        let mut writer = self.commit()?.writer();
         let actual = self.try_stream_version(stream)?;
         if !expected.is_satisfied_by(actual) {
             return Err(crate::Error::WrongExpectedVersion {
@@ -597,17 +598,21 @@ impl Store {
         let Some(last) = actual else {
             return Ok(());
         };
+        // Under `Buffered`, the events the delete covers go to disk first: after a power loss
+        // the log never ends below a delete, which would hide the appends that follow it.
+        writer.sync()?;
         self.inner.retention.update(stream, |own| {
             let own = own.unwrap_or_default();
             own.truncate_before(own.truncate_before.unwrap_or(0).max(last + 1))
         })
     }
 
-    /// Gives `stream` its own retention rules, replacing any it had (a soft delete's
-    /// `truncate_before` included) and the store's default: durable when it returns; stream
-    /// reads hide at once what the rules hide. `Retention::default()` removes the stream's own
-    /// rules. Fails with [`Error::InvalidInput`](crate::Error::InvalidInput) for a bad stream
-    /// name or a limit of zero.
+    /// Gives `stream` its own retention rules, replacing any it had: durable when it returns;
+    /// stream reads hide at once what the rules hide. Limits it leaves unset come from
+    /// [`Options::default_retention`]. A soft delete is never undone: the larger of the two
+    /// `truncate_before` stays. `Retention::default()` removes the stream's own limits. Fails
+    /// with [`Error::InvalidInput`](crate::Error::InvalidInput) for a bad stream name or a
+    /// limit of zero.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -626,7 +631,13 @@ impl Store {
         check_name("stream name", stream)?;
         retention.validate()?;
         self.commit()?;
-        self.inner.retention.update(stream, |_| retention)
+        self.inner.retention.update(stream, |own| {
+            let deleted = own.and_then(|own| own.truncate_before);
+            Retention {
+                truncate_before: retention.truncate_before.max(deleted),
+                ..retention
+            }
+        })
     }
 
     /// The retention rules `stream` was given ([`Store::set_retention`], or a soft delete),

@@ -278,3 +278,39 @@ fn backups_keep_deletes_and_verify_checks_the_rules_file() {
         "a damaged rules file fails the backup"
     );
 }
+
+#[test]
+fn new_rules_never_undo_a_delete_and_the_default_still_applies_after_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = Options::default().default_retention(Retention::default().max_count(3));
+    let store = Store::open_with(dir.path(), options).expect("open");
+    append(&store, "a", 5);
+    store
+        .delete_stream("a", ExpectedVersion::Exact(4))
+        .expect("delete");
+    store
+        .set_retention("a", Retention::default().max_age(Duration::from_secs(3600)))
+        .expect("set");
+    assert!(
+        versions(&store, "a").is_empty(),
+        "new rules brought a deleted stream back"
+    );
+    store
+        .set_retention("a", Retention::default())
+        .expect("clear limits");
+    assert_eq!(
+        store.retention("a"),
+        Some(Retention::default().truncate_before(5))
+    );
+    append(&store, "a", 5);
+    // The default's max_count still applies to the events after the delete.
+    assert_eq!(versions(&store, "a"), [7, 8, 9]);
+    store
+        .set_retention("b", Retention::default().truncate_before(0))
+        .expect("set");
+    assert_eq!(
+        store.retention("b"),
+        None,
+        "truncate_before(0) is no rule at all"
+    );
+}

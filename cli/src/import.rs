@@ -7,7 +7,10 @@
 //! [`Store::append_many`] (consecutive lines of one stream in one append), `Buffered` and
 //! synced at the end (and before reporting a bad line). Events a stream already holds (by
 //! version) are skipped, so running the same import again, or again after it was cut short,
-//! is harmless.
+//! is harmless. A bad line stops the import after what came before it; an append the store
+//! refuses (an id it holds elsewhere in the stream) stops it too, after the rest of its batch
+//! (up to 1,000 events, other streams) went in, which a re-run skips. Retention rules and
+//! deletes are not events: a dump does not carry them (a backup does).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -28,8 +31,9 @@ const MAX_BYTES: usize = 4 << 20;
 struct Run {
     stream: String,
     first_version: u64,
-    /// The input line of the first event.
+    /// The input lines of the first and the last event.
     first_line: usize,
+    last_line: usize,
     events: Vec<EventData>,
 }
 
@@ -65,7 +69,8 @@ impl Pending {
         }
         if p.version > next {
             return Err(format!(
-                "line {number}: stream {:?} is at version {next} next, but the line has version                  {}: a stream's versions must follow each other",
+                "line {number}: stream {:?} is at version {next} next, but the line has \
+                 version {}: a stream's versions must follow each other",
                 p.stream, p.version
             ));
         }
@@ -73,11 +78,15 @@ impl Pending {
         self.events += 1;
         self.bytes += p.len;
         match self.runs.last_mut() {
-            Some(run) if run.stream == p.stream => run.events.push(p.event),
+            Some(run) if run.stream == p.stream => {
+                run.events.push(p.event);
+                run.last_line = number;
+            }
             _ => self.runs.push(Run {
                 stream: p.stream,
                 first_version: p.version,
                 first_line: number,
+                last_line: number,
                 events: vec![p.event],
             }),
         }
@@ -93,9 +102,9 @@ impl Pending {
         let runs = std::mem::take(&mut self.runs);
         (self.events, self.bytes) = (0, 0);
         self.next.clear();
-        let lines: Vec<(usize, u64)> = runs
+        let lines: Vec<(usize, usize, u64)> = runs
             .iter()
-            .map(|r| (r.first_line, r.events.len() as u64))
+            .map(|r| (r.first_line, r.last_line, r.events.len() as u64))
             .collect();
         let appends = runs.into_iter().map(|r| {
             let expected = match r.first_version {
@@ -106,12 +115,16 @@ impl Pending {
         });
         let results = store.append_many(appends).map_err(|e| e.to_string())?;
         let mut failure = None;
-        for (result, (line, n)) in results.into_iter().zip(lines) {
+        for (result, (first, last, n)) in results.into_iter().zip(lines) {
             match result {
                 Ok(r) if r.deduplicated => counts.skipped += n,
                 Ok(_) => counts.appended += n,
                 Err(e) => {
-                    failure.get_or_insert(format!("line {line}: {e}"));
+                    let lines = match first == last {
+                        true => format!("line {first}"),
+                        false => format!("lines {first} to {last}"),
+                    };
+                    failure.get_or_insert(format!("{lines}: {e}"));
                 }
             }
         }
@@ -180,7 +193,7 @@ pub fn import(dir: &Path, file: Option<&Path>) -> CliResult<ExitCode> {
     let store = Store::open_with(dir, options).map_err(|e| e.to_string())?;
     // Lines are read and parsed on a thread of their own while this one appends.
     let (tx, rx) = std::sync::mpsc::sync_channel(64);
-    std::thread::spawn(move || parse_lines(input, &tx));
+    let reader = std::thread::spawn(move || parse_lines(input, &tx));
     let mut pending = Pending::default();
     let mut counts = Counts::default();
     let failure = 'lines: {
@@ -206,14 +219,24 @@ pub fn import(dir: &Path, file: Option<&Path>) -> CliResult<ExitCode> {
         None
     };
     // What came before a bad line stays imported.
-    let flushed = pending.flush(&store, &mut counts);
-    let failure = failure.or(flushed.err());
-    store.close().map_err(|e| e.to_string())?;
+    let flushed = pending.flush(&store, &mut counts).err();
+    // A parser that panicked ended the input early: that is a failure, not the end.
+    let parser = reader
+        .join()
+        .err()
+        .map(|_| "internal error: the line parser stopped".to_string());
+    let closed = store.close().err().map(|e| e.to_string());
     bar.finish_and_clear();
-    if let Some(problem) = failure {
+    let problems: Vec<String> = [failure, flushed, parser, closed]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !problems.is_empty() {
         return Err(format!(
-            "{problem} (the {} events before it were imported)",
-            counts.appended
+            "{} ({} events imported, {} already in the store)",
+            problems.join("; then: "),
+            counts.appended,
+            counts.skipped
         ));
     }
     println!(

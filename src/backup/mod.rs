@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::format::{decode_retention, read_frame, FrameFault, Manifest, SEGMENT_HEADER_LEN};
+use crate::format::{encode_retention, read_frame, FrameFault, Manifest, SEGMENT_HEADER_LEN};
 use crate::fs::dir::{
     index_file_name, index_tmp_name, segment_tmp_name, SNAPSHOT_FILE, SNAPSHOT_TMP,
 };
@@ -35,6 +35,7 @@ use crate::fs::{install, sync_dir};
 use crate::index::mapped::MappedIndex;
 use crate::index::side_file::{index_path, SegmentIndex};
 use crate::index::CHECKPOINT_INTERVAL;
+use crate::lifecycle::read_retention_file;
 use crate::log::Snapshot;
 use crate::subscribe::checkpoint;
 
@@ -365,16 +366,14 @@ fn copy_checkpoints(src: &Path, position: u64, dest: &Path) -> Result<usize> {
 /// Copies the retention rules (soft deletes among them: a copy without them would show
 /// deleted streams again), checked first; a damaged file fails the backup.
 fn copy_retention(src: &Path, dest: &Path) -> Result<()> {
-    let path = src.join(RETENTION_FILE);
-    let Some(bytes) = read_if_present(&path)? else {
+    let Some(entries) = read_retention_file(src)? else {
         return Ok(());
     };
-    decode_retention(&bytes).map_err(|(offset, reason)| Error::corrupt(&path, offset, reason))?;
     install(
         dest,
         RETENTION_FILE,
         RETENTION_TMP,
-        &bytes,
+        &encode_retention(&entries),
         0,
         "write backup retention file",
     )

@@ -7,4 +7,4 @@
 mod retention;
 
 pub use retention::Retention;
-pub(crate) use retention::Retentions;
+pub(crate) use retention::{read_retention_file, Retentions};

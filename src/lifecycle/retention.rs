@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::error::{Error, Result};
 use crate::format::{decode_retention, encode_retention, RetentionEntry, NO_LIMIT};
@@ -126,48 +126,49 @@ impl Retention {
 pub(crate) struct Retentions {
     dir: PathBuf,
     default: Retention,
-    /// Changed one at a time: the file is rewritten whole under this lock.
-    streams: Mutex<HashMap<String, Retention>>,
+    /// What reads consult; replaced after the file is written.
+    streams: RwLock<HashMap<String, Retention>>,
+    /// Changes go one at a time (the file is rewritten whole); reads do not wait for them.
+    changing: Mutex<()>,
 }
 
 impl Retentions {
     /// The table of the store in `dir` (empty without a file); [`Error::Corrupt`] naming the
     /// file if it is damaged.
     pub fn load(dir: &Path, default: Retention) -> Result<Self> {
-        let path = dir.join(RETENTION_FILE);
-        let streams = match std::fs::read(&path) {
-            Ok(bytes) => decode_retention(&bytes)
-                .map_err(|(offset, reason)| Error::corrupt(&path, offset, reason))?
-                .iter()
-                .map(|e| (e.0.clone(), Retention::from_entry(e)))
-                .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
-            Err(e) => return Err(Error::io("read retention file", &path, e)),
-        };
         Ok(Retentions {
             dir: dir.to_path_buf(),
             default,
-            streams: Mutex::new(streams),
+            streams: RwLock::new(read_table(dir)?),
+            changing: Mutex::new(()),
         })
     }
 
     /// Reads the file again (for a read-only handle, whose writer may have changed it).
     pub fn reload(&self) -> Result<()> {
-        let fresh = Retentions::load(&self.dir, self.default)?;
-        *self.streams.lock() = fresh.streams.into_inner();
+        let fresh = read_table(&self.dir)?;
+        *self.streams.write() = fresh;
         Ok(())
     }
 
-    /// The rules that apply to `stream`: its own, or the default.
+    /// The rules that apply to `stream`: the limits it has of its own, the default's for
+    /// the others.
     pub fn get(&self, stream: &str) -> Retention {
-        self.own(stream).unwrap_or(self.default)
+        let Some(own) = self.own(stream) else {
+            return self.default;
+        };
+        Retention {
+            max_count: own.max_count.or(self.default.max_count),
+            max_age: own.max_age.or(self.default.max_age),
+            truncate_before: own.truncate_before.max(self.default.truncate_before),
+        }
     }
 
     /// Every stream with rules of its own, sorted by name.
     pub fn all(&self) -> Vec<(String, Retention)> {
         let mut all: Vec<_> = self
             .streams
-            .lock()
+            .read()
             .iter()
             .map(|(name, r)| (name.clone(), *r))
             .collect();
@@ -177,19 +178,22 @@ impl Retentions {
 
     /// The rules `stream` was given, if any.
     pub fn own(&self, stream: &str) -> Option<Retention> {
-        self.streams.lock().get(stream).copied()
+        self.streams.read().get(stream).copied()
     }
 
-    /// Gives `stream` the rules `f` makes of its own (none: `None`), durably; rules without
-    /// any limit remove the stream's entry.
+    /// Gives `stream` the rules `f` makes of its own (none: `None`), durably: the file is
+    /// written first, then reads see the change. Rules without any limit remove the entry.
     pub fn update(
         &self,
         stream: &str,
         f: impl FnOnce(Option<Retention>) -> Retention,
     ) -> Result<()> {
-        let mut streams = self.streams.lock();
-        let new = f(streams.get(stream).copied());
-        let mut next = streams.clone();
+        let _one_at_a_time = self.changing.lock();
+        let mut next = self.streams.read().clone();
+        let mut new = f(next.get(stream).copied());
+        if new.truncate_before == Some(0) {
+            new.truncate_before = None;
+        }
         if new == Retention::default() {
             next.remove(stream);
         } else {
@@ -206,7 +210,29 @@ impl Retentions {
             0,
             "write retention file",
         )?;
-        *streams = next;
+        *self.streams.write() = next;
         Ok(())
+    }
+}
+
+/// The table the `RETENTION` file of `dir` holds (empty without one).
+fn read_table(dir: &Path) -> Result<HashMap<String, Retention>> {
+    Ok(read_retention_file(dir)?
+        .unwrap_or_default()
+        .iter()
+        .map(|e| (e.0.clone(), Retention::from_entry(e)))
+        .collect())
+}
+
+/// The entries and bytes of the `RETENTION` file of `dir`, `None` without one;
+/// [`Error::Corrupt`] naming it if it is damaged.
+pub(crate) fn read_retention_file(dir: &Path) -> Result<Option<Vec<RetentionEntry>>> {
+    let path = dir.join(RETENTION_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => decode_retention(&bytes)
+            .map(Some)
+            .map_err(|(offset, reason)| Error::corrupt(&path, offset, reason)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read retention file", &path, e)),
     }
 }

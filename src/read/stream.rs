@@ -186,8 +186,13 @@ impl ReadStreamBackward {
                 let last = found.head.last_version;
                 first_version = retention.first_visible(last);
                 let version = from_version.map_or(last, |v| v.min(last));
-                let (top, location) = found.walk_start(version)?;
-                (version >= first_version).then_some((version, top, location))
+                match version >= first_version {
+                    true => {
+                        let (top, location) = found.walk_start(version)?;
+                        Some((version, top, location))
+                    }
+                    false => None,
+                }
             }
             None => None,
         };

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::format::{
-    decode_checkpoint, decode_record, decode_retention, plausible_frame_header, read_frame,
-    FrameFault, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN,
+    decode_checkpoint, decode_record, plausible_frame_header, read_frame, FrameFault,
+    FRAME_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use crate::fs::dir::{list_segments, MANIFEST_FILE, RETENTION_FILE, SNAPSHOT_FILE};
 use crate::fs::manifest;
@@ -26,6 +26,7 @@ use crate::index::mapped::MappedIndex;
 use crate::index::persist::fingerprint;
 use crate::index::side_file::{index_path, SegmentIndex};
 use crate::index::{default_stream_hash, CHECKPOINT_INTERVAL};
+use crate::lifecycle::read_retention_file;
 use crate::log::scan::walk_frames;
 use crate::recover::judge_tail;
 
@@ -388,16 +389,14 @@ fn check_small_files(dir: &Path, report: &mut VerifyReport) -> Result<()> {
     if let Err(e) = manifest::read(dir) {
         report.damages.push(finding_of(e, &dir.join(MANIFEST_FILE)));
     }
-    let retention = dir.join(RETENTION_FILE);
-    if let Ok(bytes) = std::fs::read(&retention) {
-        report.files += 1;
-        if let Err((offset, problem)) = decode_retention(&bytes) {
-            report.damages.push(Finding {
-                file: retention,
-                offset,
-                stream: None,
-                problem: problem.to_string(),
-            });
+    match read_retention_file(dir) {
+        Ok(None) => {}
+        Ok(Some(_)) => report.files += 1,
+        Err(e) => {
+            report.files += 1;
+            report
+                .damages
+                .push(finding_of(e, &dir.join(RETENTION_FILE)));
         }
     }
     let checkpoints = dir.join("checkpoints");
