@@ -689,10 +689,27 @@ impl Store {
             .options
             .custom_stream_hasher()
             .unwrap_or(default_stream_hash);
+        let log = self.inner.view.snapshot();
+        let position = log.next_position;
+        // A stream's last version in the copy: its newest event below the copied position,
+        // whatever retention hides.
+        let last_version = |stream: &str| -> Result<Option<u64>> {
+            let newest_first = self.inner.view.lookup(stream, |snapshot, found| {
+                ReadStreamBackward::new(snapshot, stream, None, found, &Retention::default())
+            })?;
+            for ev in newest_first {
+                let ev = ev?;
+                if ev.position() < position {
+                    return Ok(Some(ev.version()));
+                }
+            }
+            Ok(None)
+        };
         backup::backup(
             &self.inner.dir,
-            &self.inner.view.snapshot(),
+            &log,
             fingerprint(hasher),
+            &last_version,
             dest.as_ref(),
             &mut progress,
         )

@@ -314,3 +314,44 @@ fn new_rules_never_undo_a_delete_and_the_default_still_applies_after_one() {
         "truncate_before(0) is no rule at all"
     );
 }
+
+#[test]
+fn a_delete_made_while_a_backup_runs_is_cut_back_to_what_the_copy_holds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("live")).expect("open");
+    append(&store, "user-1", 3);
+    let mut once = true;
+    let report = store
+        .backup_with_progress(dir.path().join("copy"), |_, _| {
+            // After the log was copied, before the rules are: the stream grows and is deleted.
+            if std::mem::take(&mut once) {
+                append(&store, "user-1", 5);
+                store
+                    .delete_stream("user-1", ExpectedVersion::Exact(7))
+                    .expect("delete");
+            }
+        })
+        .expect("backup");
+    assert_eq!(report.position, 3);
+    let copy = Store::open(dir.path().join("copy")).expect("open copy");
+    assert!(
+        versions(&copy, "user-1").is_empty(),
+        "the copy keeps the delete"
+    );
+    assert_eq!(
+        copy.retention("user-1"),
+        Some(Retention::default().truncate_before(3))
+    );
+    let r = copy
+        .append(
+            "user-1",
+            ExpectedVersion::Exact(2),
+            [EventData::new("Again", vec![])],
+        )
+        .expect("append to the copy");
+    assert_eq!(
+        versions(&copy, "user-1"),
+        [r.first_version],
+        "appends after the delete show"
+    );
+}

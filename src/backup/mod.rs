@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::format::{encode_retention, read_frame, FrameFault, Manifest, SEGMENT_HEADER_LEN};
+use crate::format::{
+    encode_retention, read_frame, FrameFault, Manifest, NO_LIMIT, SEGMENT_HEADER_LEN,
+};
 use crate::fs::dir::{
     index_file_name, index_tmp_name, segment_tmp_name, SNAPSHOT_FILE, SNAPSHOT_TMP,
 };
@@ -73,20 +75,22 @@ pub(crate) fn backup(
     src: &Path,
     log: &Snapshot,
     fingerprint: u64,
+    last_version: &dyn Fn(&str) -> Result<Option<u64>>,
     dest: &Path,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<BackupReport> {
     let started = Instant::now();
     let work = prepare(dest)?;
-    let result = copy_log(src, log, fingerprint, &work, progress).and_then(|report| {
-        remove_mark(&work)?;
-        if work != dest {
-            std::fs::rename(&work, dest)
-                .map_err(|e| Error::io("rename backup into place", dest, e))?;
-            sync_dir(parent_of(dest))?;
-        }
-        Ok(report)
-    });
+    let result =
+        copy_log(src, log, fingerprint, last_version, &work, progress).and_then(|report| {
+            remove_mark(&work)?;
+            if work != dest {
+                std::fs::rename(&work, dest)
+                    .map_err(|e| Error::io("rename backup into place", dest, e))?;
+                sync_dir(parent_of(dest))?;
+            }
+            Ok(report)
+        });
     match result {
         Ok(mut report) => {
             report.dest = dest.to_path_buf();
@@ -106,6 +110,7 @@ fn copy_log(
     src: &Path,
     log: &Snapshot,
     fingerprint: u64,
+    last_version: &dyn Fn(&str) -> Result<Option<u64>>,
     dest: &Path,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<BackupReport> {
@@ -146,7 +151,7 @@ fn copy_log(
     }
     report.index_snapshot = copy_index_snapshot(src, fingerprint, log.next_position, dest)?;
     report.checkpoints = copy_checkpoints(src, log.next_position, dest)?;
-    copy_retention(src, dest)?;
+    copy_retention(src, last_version, dest)?;
     let tail = &log.segments[last];
     let manifest = Manifest {
         tail: tail.header(),
@@ -364,16 +369,33 @@ fn copy_checkpoints(src: &Path, position: u64, dest: &Path) -> Result<usize> {
 }
 
 /// Copies the retention rules (soft deletes among them: a copy without them would show
-/// deleted streams again), checked first; a damaged file fails the backup.
-fn copy_retention(src: &Path, dest: &Path) -> Result<()> {
+/// deleted streams again), checked first; a damaged file fails the backup. A stream deleted
+/// after the copied position has a `truncate_before` past the copy's last version (given by
+/// `last_version`): it is cut back to just after that version, so that appends to the
+/// restored store show.
+fn copy_retention(
+    src: &Path,
+    last_version: &dyn Fn(&str) -> Result<Option<u64>>,
+    dest: &Path,
+) -> Result<()> {
     let Some(entries) = read_retention_file(src)? else {
         return Ok(());
     };
+    let mut copied = Vec::with_capacity(entries.len());
+    for (name, truncate, count, age) in entries {
+        let truncate = match truncate {
+            0 => 0,
+            t => last_version(&name)?.map_or(0, |v| t.min(v + 1)),
+        };
+        if (truncate, count, age) != (0, NO_LIMIT, NO_LIMIT) {
+            copied.push((name, truncate, count, age));
+        }
+    }
     install(
         dest,
         RETENTION_FILE,
         RETENTION_TMP,
-        &encode_retention(&entries),
+        &encode_retention(&copied),
         0,
         "write backup retention file",
     )
