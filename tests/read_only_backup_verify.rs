@@ -448,3 +448,60 @@ fn refresh_brings_a_read_only_handle_and_its_subscriptions_up_to_date() {
     assert_eq!(reader.read_stream("s", 0).count(), 0);
     assert_eq!(writer.refresh().expect("writable refresh"), 300);
 }
+
+const BACKUP_CHILD: &str = "ANNALS_TEST_BACKUP_CHILD";
+
+/// Killed with SIGKILL in the middle of a backup, at several moments: the destination never
+/// holds a half copy (only the marked `.partial` directory), and a backup run again
+/// completes it.
+#[test]
+fn a_backup_killed_midway_leaves_no_destination_and_runs_again() {
+    if let Ok(dirs) = std::env::var(BACKUP_CHILD) {
+        // The child: a slow backup (it pauses after each segment), saying when it goes on.
+        let (live, dest) = dirs.split_once('|').expect("two directories");
+        let store = Store::open_read_only(live).expect("open");
+        store
+            .backup_with_progress(dest, |done, _| {
+                println!("copied {done}");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            })
+            .expect("backup");
+        println!("done");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let live = dir.path().join("live");
+    let store = Store::open_with(&live, small_segments()).expect("open");
+    append_n(&store, "s", 0, 1500);
+    assert!(segment_files(&live).len() > 10, "{}", segment_files(&live).len());
+    for (round, after) in [1usize, 4, 9].into_iter().enumerate() {
+        let dest = dir.path().join(format!("copy-{round}"));
+        let value = format!("{}|{}", live.display(), dest.display());
+        let (mut child, lines) = common::child::spawn_self(
+            "a_backup_killed_midway_leaves_no_destination_and_runs_again",
+            BACKUP_CHILD,
+            &value,
+        );
+        let mut seen = 0;
+        while seen < after {
+            let line = lines
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("child output");
+            if line.starts_with("copied") {
+                seen += 1;
+            }
+        }
+        child.kill_9();
+        assert!(!dest.exists(), "a killed backup left {dest:?}");
+        let partial = dest.with_file_name(format!("copy-{round}.partial"));
+        assert!(
+            partial.join("BACKUP-IN-PROGRESS").exists(),
+            "the partial copy is marked"
+        );
+        let report = store.backup(&dest).expect("backup again");
+        assert!(!partial.exists());
+        let copy = Store::open(&dest).expect("open the copy");
+        assert_eq!(copy.next_position(), report.position);
+        assert_eq!(read_everything(&copy).len(), 1500);
+    }
+}
