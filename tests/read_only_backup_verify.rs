@@ -473,7 +473,11 @@ fn a_backup_killed_midway_leaves_no_destination_and_runs_again() {
     let live = dir.path().join("live");
     let store = Store::open_with(&live, small_segments()).expect("open");
     append_n(&store, "s", 0, 1500);
-    assert!(segment_files(&live).len() > 10, "{}", segment_files(&live).len());
+    assert!(
+        segment_files(&live).len() > 10,
+        "{}",
+        segment_files(&live).len()
+    );
     for (round, after) in [1usize, 4, 9].into_iter().enumerate() {
         let dest = dir.path().join(format!("copy-{round}"));
         let value = format!("{}|{}", live.display(), dest.display());
