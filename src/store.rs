@@ -128,18 +128,14 @@ impl Store {
     /// ```
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Store> {
         let dir = dir.as_ref().to_path_buf();
-        let recovered = recover_read_only(&dir)?;
-        let next = recovered.next_position;
+        let (committed, streams, report) = recover_read_only(&dir)?.into_read_only();
+        let next = committed.next_position;
         let view = LogView::new(
-            Arc::new(RwLock::new(Snapshot {
-                segments: Arc::new(recovered.segments),
-                tail_end: recovered.tail_end,
-                next_position: next,
-            })),
-            Arc::new(RwLock::new(recovered.streams)),
+            Arc::new(RwLock::new(committed)),
+            Arc::new(RwLock::new(streams)),
             Arc::new(CommitSignal::new(next)),
         );
-        Store::with_parts(dir, Options::default(), recovered.report, None, view, None)
+        Store::with_parts(dir, Options::default(), report, None, view, None)
     }
 
     /// Brings a read-only handle up to date with the log as the writer has it now (and its
@@ -165,15 +161,10 @@ impl Store {
             return Ok(self.next_position());
         }
         let _one_at_a_time = self.inner.refresh_lock.lock();
-        let recovered = recover_read_only(&self.inner.dir)?;
+        let (committed, streams, _) = recover_read_only(&self.inner.dir)?.into_read_only();
         self.inner.retention.reload()?;
-        let next = recovered.next_position;
-        let committed = Snapshot {
-            segments: Arc::new(recovered.segments),
-            tail_end: recovered.tail_end,
-            next_position: next,
-        };
-        self.inner.view.replace(committed, recovered.streams);
+        let next = committed.next_position;
+        self.inner.view.replace(committed, streams);
         Ok(next)
     }
 

@@ -38,6 +38,7 @@ use crate::index::persist::fingerprint;
 use crate::index::side_file::{index_path, SegmentIndex};
 use crate::index::{Layer, StreamHasher, StreamIndex, CHECKPOINT_INTERVAL};
 use crate::log::scan::{ends_at, holds_frame, walk_frames, walk_frames_from, Walked};
+use crate::log::Snapshot;
 
 /// What opening a store found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +121,19 @@ pub(crate) struct Recovered {
     pub streams: StreamIndex,
     pub ids: IdWindow,
     pub report: OpenReport,
+}
+
+impl Recovered {
+    /// For a handle without a writer: the committed log as found, the stream index and the
+    /// report.
+    pub fn into_read_only(self) -> (Snapshot, StreamIndex, OpenReport) {
+        let committed = Snapshot {
+            segments: Arc::new(self.segments),
+            tail_end: self.tail_end,
+            next_position: self.next_position,
+        };
+        (committed, self.streams, self.report)
+    }
 }
 
 /// The index of the log as opening found it.
