@@ -696,14 +696,13 @@ impl Store {
             }
             Ok(None)
         };
-        backup::backup(
-            &self.inner.dir,
-            &log,
-            fingerprint(hasher),
-            &last_version,
-            dest.as_ref(),
-            &mut progress,
-        )
+        let source = backup::Source {
+            dir: &self.inner.dir,
+            log,
+            fingerprint: fingerprint(hasher),
+            last_version: &last_version,
+        };
+        backup::backup(&source, dest.as_ref(), &mut progress)
     }
 
     /// The store's directory.

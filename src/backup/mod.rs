@@ -23,9 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::format::{
-    encode_retention, read_frame, FrameFault, Manifest, NO_LIMIT, SEGMENT_HEADER_LEN,
-};
+use crate::format::{encode_retention, Manifest, NO_LIMIT};
 use crate::fs::dir::{
     index_file_name, index_tmp_name, segment_tmp_name, SNAPSHOT_FILE, SNAPSHOT_TMP,
 };
@@ -38,6 +36,7 @@ use crate::index::mapped::MappedIndex;
 use crate::index::side_file::{index_path, SegmentIndex};
 use crate::index::CHECKPOINT_INTERVAL;
 use crate::lifecycle::read_retention_file;
+use crate::log::scan::walk_frames_below;
 use crate::log::Snapshot;
 use crate::subscribe::checkpoint;
 
@@ -68,29 +67,36 @@ pub struct BackupReport {
     pub duration: Duration,
 }
 
-/// Copies `log`, committed in the store at `src`, to `dest` (missing or an empty directory).
-/// `fingerprint` identifies the store's stream hash (for its index snapshot); `progress`
-/// gets the events copied so far and the total, after each segment.
+/// What a backup copies.
+pub(crate) struct Source<'a> {
+    /// The store's directory.
+    pub dir: &'a Path,
+    /// The committed log to copy.
+    pub log: Snapshot,
+    /// The fingerprint of the store's stream hash (for its index snapshot).
+    pub fingerprint: u64,
+    /// A stream's last version in `log`, whatever retention hides.
+    pub last_version: &'a dyn Fn(&str) -> Result<Option<u64>>,
+}
+
+/// Copies `source` to `dest` (missing or an empty directory); `progress` gets the events
+/// copied so far and the total, after each segment.
 pub(crate) fn backup(
-    src: &Path,
-    log: &Snapshot,
-    fingerprint: u64,
-    last_version: &dyn Fn(&str) -> Result<Option<u64>>,
+    source: &Source<'_>,
     dest: &Path,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<BackupReport> {
     let started = Instant::now();
     let work = prepare(dest)?;
-    let result =
-        copy_log(src, log, fingerprint, last_version, &work, progress).and_then(|report| {
-            remove_mark(&work)?;
-            if work != dest {
-                std::fs::rename(&work, dest)
-                    .map_err(|e| Error::io("rename backup into place", dest, e))?;
-                sync_dir(parent_of(dest))?;
-            }
-            Ok(report)
-        });
+    let result = copy_log(source, &work, progress).and_then(|report| {
+        remove_mark(&work)?;
+        if work != dest {
+            std::fs::rename(&work, dest)
+                .map_err(|e| Error::io("rename backup into place", dest, e))?;
+            sync_dir(parent_of(dest))?;
+        }
+        Ok(report)
+    });
     match result {
         Ok(mut report) => {
             report.dest = dest.to_path_buf();
@@ -105,15 +111,13 @@ pub(crate) fn backup(
     }
 }
 
-/// Copies `log` into the empty directory `dest`.
+/// Copies `source` into the empty directory `dest`.
 fn copy_log(
-    src: &Path,
-    log: &Snapshot,
-    fingerprint: u64,
-    last_version: &dyn Fn(&str) -> Result<Option<u64>>,
+    source: &Source<'_>,
     dest: &Path,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<BackupReport> {
+    let (src, log) = (source.dir, &source.log);
     let last = log.segments.len() - 1;
     let mut report = BackupReport {
         position: log.next_position,
@@ -149,9 +153,9 @@ fn copy_log(
         report.bytes += end as u64;
         progress(next_base, log.next_position);
     }
-    report.index_snapshot = copy_index_snapshot(src, fingerprint, log.next_position, dest)?;
+    report.index_snapshot = copy_index_snapshot(src, source.fingerprint, log.next_position, dest)?;
     report.checkpoints = copy_checkpoints(src, log.next_position, dest)?;
-    copy_retention(src, last_version, dest)?;
+    copy_retention(src, source.last_version, dest)?;
     let tail = &log.segments[last];
     let manifest = Manifest {
         tail: tail.header(),
@@ -270,46 +274,36 @@ fn parent_of(path: &Path) -> &Path {
     }
 }
 
-/// Checks every frame of `segment` below `limit` (up to the end of the data, if `sealed`):
-/// intact, chained, positions dense from the segment's base up to `next_base`. Returns the
-/// offset after the last frame and its CRC (0 if none).
+/// Checks every frame of `segment` below `limit` as opening walks them (intact, chained,
+/// records consistent): a sealed segment up to the end of its data, the tail up to `limit`
+/// exactly; its positions must run on to `next_base`. Returns the offset after the last
+/// frame and its CRC (0 if none).
 fn verify_frames(
     segment: &Segment,
     limit: usize,
     sealed: bool,
     next_base: u64,
 ) -> Result<(usize, u32)> {
-    let bytes = segment.bytes().get(..limit).unwrap_or_default();
-    let (mut offset, mut position, mut crc) = (SEGMENT_HEADER_LEN, segment.base_position(), 0);
-    let damaged =
-        |offset: usize, reason: String| Error::corrupt(segment.path(), offset as u64, reason);
-    while offset < bytes.len() {
-        let frame = match read_frame(&bytes[offset..]) {
-            Ok(frame) => frame,
-            Err(FrameFault::End) if sealed => break,
-            Err(fault) => return Err(damaged(offset, fault.to_string())),
-        };
-        let h = frame.header;
-        if h.first_position != position || h.prev_crc != crc {
-            return Err(damaged(
-                offset,
-                format!(
-                    "frame does not continue the log (first position {}, expected {position})",
-                    h.first_position
-                ),
-            ));
+    let walked = walk_frames_below(segment, segment.base_position(), limit, |_, _| Ok(()))?;
+    let walked = match sealed {
+        true => walked.sealed(segment)?,
+        false if walked.end == limit => walked,
+        false => {
+            let reason = format!("committed data: {}", walked.fault);
+            return Err(Error::corrupt(segment.path(), walked.end as u64, reason));
         }
-        position += u64::from(h.count);
-        crc = h.crc;
-        offset += h.len as usize;
-    }
-    if position != next_base {
-        return Err(damaged(
-            offset,
-            format!("segment ends at position {position}, but the next one starts at {next_base}"),
+    };
+    if walked.next_position != next_base {
+        return Err(Error::corrupt(
+            segment.path(),
+            walked.end as u64,
+            format!(
+                "segment ends at position {}, but the next one starts at {next_base}",
+                walked.next_position
+            ),
         ));
     }
-    Ok((offset, crc))
+    Ok((walked.end, walked.last_crc()))
 }
 
 /// Copies the side file of sealed `segment` if it checks out against the segment.

@@ -77,6 +77,23 @@ pub fn walk_frames(
     walk_frames_from(segment, Walked::at_start(segment, first_position), visit)
 }
 
+/// [`walk_frames`] over the bytes of `segment` below `limit` only (a snapshot's end of the
+/// tail, which a writer goes on writing past): at `limit` the walk meets the end.
+pub fn walk_frames_below(
+    segment: &Segment,
+    first_position: u64,
+    limit: usize,
+    visit: impl FnMut(&RecordView<'_>, u64) -> std::result::Result<(), Damage>,
+) -> Result<Walked> {
+    let bytes = segment.bytes().get(..limit).unwrap_or_default();
+    walk(
+        segment,
+        bytes,
+        Walked::at_start(segment, first_position),
+        visit,
+    )
+}
+
 /// Walks the frames of `segment` from where `walked` stopped (a frame boundary, with the
 /// last frame passed and its durable position), and hands every event to `visit` with its
 /// location. Stops at the first frame that is missing,
@@ -86,10 +103,19 @@ pub fn walk_frames(
 /// rejects, is [`Error::Corrupt`].
 pub fn walk_frames_from(
     segment: &Segment,
+    walked: Walked,
+    visit: impl FnMut(&RecordView<'_>, u64) -> std::result::Result<(), Damage>,
+) -> Result<Walked> {
+    walk(segment, segment.bytes(), walked, visit)
+}
+
+/// [`walk_frames_from`] over `bytes`, the whole of `segment` or a prefix of it.
+fn walk(
+    segment: &Segment,
+    bytes: &[u8],
     mut walked: Walked,
     mut visit: impl FnMut(&RecordView<'_>, u64) -> std::result::Result<(), Damage>,
 ) -> Result<Walked> {
-    let bytes = segment.bytes();
     loop {
         let offset = walked.end;
         let frame = match read_frame(bytes.get(offset..).unwrap_or_default()) {
