@@ -93,6 +93,15 @@ impl Error {
 }
 
 impl Error {
+    /// [`Error::InvalidInput`] for a directory without segment files, opened where a store
+    /// must already be (read-only, or to verify).
+    pub(crate) fn not_a_store(dir: &std::path::Path) -> Self {
+        Error::InvalidInput(format!(
+            "{} is not an annals store: it holds no segment file",
+            dir.display()
+        ))
+    }
+
     /// An equal error for another caller: the same variant and fields (an I/O error keeps its
     /// kind and message). Used when one failed write fails every append of its batch.
     pub(crate) fn duplicate(&self) -> Error {

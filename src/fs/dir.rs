@@ -90,9 +90,9 @@ impl DirLock {
     }
 }
 
-/// Lists the segment files of `dir` as `(base position, path)`, sorted by base, and (if
-/// `remove_leftovers`: never beside a live writer) deletes the temporary files annals creates (`{base}.log.tmp`, `{base}.idx.tmp`, `MANIFEST.tmp`,
-/// `INDEX.tmp`)
+/// Lists the segment files of `dir` as `(base position, path)`, sorted by base. With
+/// `remove_leftovers` (never beside a live writer) it also deletes the temporary files annals
+/// creates (`{base}.log.tmp`, `{base}.idx.tmp`, `MANIFEST.tmp`, `INDEX.tmp`, `RETENTION.tmp`)
 /// that a crash left behind: they were never renamed into place, so they hold nothing
 /// acknowledged. Every other entry, of any kind, is left alone.
 pub fn list_segments(dir: &Path, remove_leftovers: bool) -> Result<Vec<(u64, PathBuf)>> {

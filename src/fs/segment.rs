@@ -196,10 +196,11 @@ fn map_file(file: &File, path: &Path) -> Result<Mmap> {
     // never becomes shorter than what readers read; and the directory lock keeps other annals
     // writers out. A read-only handle in another process (no lock) reads only the whole frames
     // it found when it opened, which the writer never changes: it writes past them, and a
-    // recovery cuts only after the last intact frame. The one exception: a frame whose write
-    // or `fdatasync` then fails is zeroed, and a read-only handle that opened in between and
-    // reads it at that moment can meet the file shortened for an instant (SIGBUS); this is
-    // documented at `Store::open_read_only`. Another program that truncates or rewrites a
+    // recovery cuts only after the last intact frame. Two exceptions, documented at
+    // `Store::open_read_only`: a frame whose write or `fdatasync` then fails is zeroed, and a
+    // read-only handle that opened in between and reads it at that moment can meet the file
+    // shortened for an instant (SIGBUS); and a writer's opening that cuts a torn tail can
+    // shorten the file for an instant right where a read-only opening running then looks. Another program that truncates or rewrites a
     // segment of an open store breaks this; that is documented as unsupported in the crate
     // docs.
     unsafe { Mmap::map(file) }.map_err(|e| Error::io("map segment", path, e))

@@ -52,7 +52,7 @@ pub struct ReadStream {
     chunk: Vec<RecordedEvent>,
     /// An error to return before anything else.
     error: Option<Error>,
-    /// Events stamped before this are hidden by retention.
+    /// Events stamped before this are hidden by retention (left out of `chunk`).
     min_timestamp: u64,
 }
 
@@ -116,7 +116,9 @@ impl ReadStream {
         };
         for version in (self.next_version..=top).rev() {
             let view = event_at(&self.snapshot, &self.stream, version, location)?;
-            self.chunk.push(RecordedEvent::from_view(&view));
+            if view.timestamp >= self.min_timestamp {
+                self.chunk.push(RecordedEvent::from_view(&view));
+            }
             location = view.prev;
         }
         self.next_version = top + 1;
@@ -134,11 +136,10 @@ impl Iterator for ReadStream {
         if let Some(e) = self.error.take() {
             return Some(Err(e));
         }
+        // A chunk is empty when retention hid all of it: read on.
         loop {
-            while let Some(event) = self.chunk.pop() {
-                if event.timestamp() >= self.min_timestamp {
-                    return Some(Ok(event));
-                }
+            if let Some(event) = self.chunk.pop() {
+                return Some(Ok(event));
             }
             let last_version = self.last_version?;
             if self.next_version > last_version {

@@ -18,7 +18,7 @@
 
 mod tail;
 
-pub(crate) use tail::judge as judge_tail;
+pub(crate) use tail::{judge as judge_tail, nonzero_from};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -506,12 +506,9 @@ fn open_segments(
     access: Access,
 ) -> Result<(Vec<Segment>, Option<Manifest>)> {
     let writable = access == Access::ReadWrite;
-    // Beside a live writer, which records a new segment in the manifest before writing to
-    // it: the manifest first, so that the segments listed after it are at least as new.
-    let manifest = match access {
-        Access::ReadOnly => manifest::read(dir)?,
-        Access::ReadWrite => None,
-    };
+    // The manifest first: beside a live writer, which records a new segment in the manifest
+    // before writing to it, the segments listed after it are then at least as new.
+    let manifest = manifest::read(dir)?;
     let mut segments = Vec::new();
     for (i, (base, path)) in list_segments(dir, writable)?.into_iter().enumerate() {
         let segment = Segment::open(&path, base, writable)?;
@@ -527,17 +524,10 @@ fn open_segments(
         }
         segments.push(segment);
     }
-    let manifest = match access {
-        Access::ReadOnly => manifest,
-        Access::ReadWrite => manifest::read(dir)?,
-    };
     check_manifest(dir, manifest.as_ref(), &segments, access)?;
     if segments.is_empty() {
         if !writable {
-            return Err(Error::InvalidInput(format!(
-                "{} is not an annals store: it holds no segment file",
-                dir.display()
-            )));
+            return Err(Error::not_a_store(dir));
         }
         segments.push(Segment::create(dir, 0, 0, segment_size)?);
     }

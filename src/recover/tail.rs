@@ -47,6 +47,12 @@ pub(crate) fn judge(tail: &Segment, walked: &Walked) -> Result<Option<String>> {
     Ok(Some(reason))
 }
 
+/// Offset of the first non-zero byte of `segment` at or after `from`, read with `pread` (a
+/// hole stays a hole); `None` if there is none.
+pub(crate) fn nonzero_from(segment: &Segment, from: usize) -> Result<Option<usize>> {
+    Behind::new(segment, from, 0).nonzero_from(from)
+}
+
 /// A reader of the bytes after the walk's end, a chunk at a time. Chunks overlap by a frame
 /// header, so that every header lies whole in some chunk.
 struct Behind<'a> {

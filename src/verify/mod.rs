@@ -28,7 +28,7 @@ use crate::index::side_file::{index_path, SegmentIndex};
 use crate::index::{default_stream_hash, CHECKPOINT_INTERVAL};
 use crate::lifecycle::read_retention_file;
 use crate::log::scan::walk_frames;
-use crate::recover::judge_tail;
+use crate::recover::{judge_tail, nonzero_from};
 
 /// One damage [`verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,10 +98,7 @@ pub fn verify_with_progress(
     let started = Instant::now();
     let paths = list_segments(dir, false)?;
     if paths.is_empty() {
-        return Err(Error::InvalidInput(format!(
-            "{} is not an annals store: it holds no segment file",
-            dir.display()
-        )));
+        return Err(Error::not_a_store(dir));
     }
     let mut report = VerifyReport {
         files: 0,
@@ -141,7 +138,7 @@ pub fn verify_with_progress(
             let walk = walk_segment(&segment, &mut report);
             position = walk.position;
             if walk.stopped.is_none() {
-                if let Some(at) = nonzero_after(&segment, walk.end)? {
+                if let Some(at) = nonzero_from(&segment, walk.end)? {
                     report.damages.push(Finding {
                         file: path.clone(),
                         offset: at as u64,
@@ -320,22 +317,6 @@ fn verify_tail(tail: &Segment, report: &mut VerifyReport) -> u64 {
             report.damages.extend(walk.findings);
             walk.position
         }
-    }
-}
-
-/// Offset of the first non-zero byte at or after `from`, read with `pread` (holes stay holes).
-fn nonzero_after(segment: &Segment, from: usize) -> Result<Option<usize>> {
-    let mut buf = vec![0u8; 1 << 20];
-    let mut at = from;
-    loop {
-        let n = segment.read_at(at, &mut buf)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        if let Some(i) = buf[..n].iter().position(|&b| b != 0) {
-            return Ok(Some(at + i));
-        }
-        at += n;
     }
 }
 
