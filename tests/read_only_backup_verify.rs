@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use annals::{EventData, ExpectedVersion, Store};
+use annals::{EventData, ExpectedVersion, Options, Store};
 use common::{
     assert_event, event, frames, overwrite, read_everything, segment_files, small_segments,
 };
@@ -25,6 +25,24 @@ fn snapshot_files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         }
     }
     files
+}
+
+/// The store a crash left in `dir/copy` after `events` appends to stream "s" with `options`,
+/// a write torn by the crash after its data (half a frame of garbage): the copy, its tail
+/// segment, and the offset where the data ends.
+fn torn_crash_copy(dir: &Path, options: Options, events: u64) -> (PathBuf, PathBuf, usize) {
+    let (live, copy) = (dir.join("live"), dir.join("copy"));
+    let store = Store::open_with(&live, options).expect("open");
+    append_n(&store, "s", 0, events);
+    common::crash_copy(&live, &copy);
+    drop(store);
+    let tail = segment_files(&copy).pop().expect("tail");
+    let end = frames(&tail)
+        .last()
+        .map(|f| f.offset + f.len)
+        .expect("frames");
+    overwrite(&tail, end, &[0x5a; 30]);
+    (copy, tail, end)
 }
 
 fn append_n(store: &Store, stream: &str, from: u64, to: u64) {
@@ -70,19 +88,7 @@ fn read_only_opens_beside_a_writer_sees_what_was_written_and_refuses_appends() {
 #[test]
 fn read_only_never_writes_not_even_to_cut_a_torn_tail() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let live = dir.path().join("live");
-    let copy = dir.path().join("copy");
-    let store = Store::open_with(&live, small_segments()).expect("open");
-    append_n(&store, "s", 0, 50);
-    common::crash_copy(&live, &copy);
-    drop(store);
-    // A write torn by the crash: half a frame of garbage after the data.
-    let tail = segment_files(&copy).pop().expect("tail");
-    let end = frames(&tail)
-        .last()
-        .map(|f| f.offset + f.len)
-        .expect("frames");
-    overwrite(&tail, end, &[0x5a; 30]);
+    let (copy, _, end) = torn_crash_copy(dir.path(), small_segments(), 50);
     let before = snapshot_files(&copy);
 
     let reader = Store::open_read_only(&copy).expect("open read-only");
@@ -285,17 +291,7 @@ fn verify_lists_every_damage_with_file_offset_and_stream() {
 #[test]
 fn verify_tells_a_torn_tail_from_damage() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let live = dir.path().join("live");
-    let copy = dir.path().join("copy");
-    let store = Store::open(&live).expect("open");
-    append_n(&store, "s", 0, 20);
-    common::crash_copy(&live, &copy);
-    let tail = segment_files(&copy).pop().expect("tail");
-    let end = frames(&tail)
-        .last()
-        .map(|f| f.offset + f.len)
-        .expect("frames");
-    overwrite(&tail, end, &[0x5a; 30]);
+    let (copy, tail, end) = torn_crash_copy(dir.path(), Options::default(), 20);
     let report = annals::verify(&copy).expect("verify");
     assert!(report.is_sound(), "{:?}", report.damages);
     assert_eq!(
