@@ -37,7 +37,8 @@ pub fn dump(dir: &Path, filter: &Filter) -> CliResult<ExitCode> {
         printed += 1;
     }
     bar.finish_and_clear();
-    finish(&mut out)
+    flush(&mut out)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 impl Filter {
@@ -141,21 +142,18 @@ fn open(dir: &Path) -> CliResult<Store> {
 /// Writes one event's line; `false` if stdout was closed (`| head`), which ends the command
 /// quietly.
 fn print(out: &mut impl Write, ev: &RecordedEvent) -> CliResult<bool> {
-    match writeln!(out, "{}", line::to_line(ev)) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(format!("writing to stdout: {e}")),
-    }
+    written(writeln!(out, "{}", line::to_line(ev)))
 }
 
 fn flush(out: &mut impl Write) -> CliResult<bool> {
-    match out.flush() {
+    written(out.flush())
+}
+
+/// A write to stdout: `true` if it went through, `false` if stdout was closed.
+fn written(result: std::io::Result<()>) -> CliResult<bool> {
+    match result {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(format!("writing to stdout: {e}")),
     }
-}
-
-fn finish(out: &mut impl Write) -> CliResult<ExitCode> {
-    flush(out).map(|_| ExitCode::SUCCESS)
 }
