@@ -70,6 +70,13 @@ pub enum Error {
         /// The failure that poisoned the store.
         cause: String,
     },
+    /// [`Store::erase_stream`](crate::Store::erase_stream) is erasing this stream: appends to
+    /// it fail until the erasure returns (then they start a new stream at version 0). Nothing
+    /// was written.
+    Erasing {
+        /// The stream appended to.
+        stream: String,
+    },
 }
 
 impl Error {
@@ -135,6 +142,9 @@ impl Error {
             Error::Poisoned { cause } => Error::Poisoned {
                 cause: cause.clone(),
             },
+            Error::Erasing { stream } => Error::Erasing {
+                stream: stream.clone(),
+            },
         }
     }
 }
@@ -186,6 +196,10 @@ impl fmt::Display for Error {
             Error::Poisoned { cause } => write!(
                 f,
                 "store refuses writes after an I/O failure ({cause}); close and reopen it to recover"
+            ),
+            Error::Erasing { stream } => write!(
+                f,
+                "stream {stream:?} is being erased; append again once the erasure returns"
             ),
         }
     }

@@ -103,6 +103,10 @@ mod subscribe;
 mod write;
 
 mod backup;
+
+// Compaction and erasure: above the writer they rewrite through.
+mod compact;
+
 // Reads the files the way recovery does, without opening a store.
 mod verify;
 // Above read and subscribe: the store ties them together.
@@ -112,6 +116,7 @@ mod store;
 mod tests;
 
 pub use backup::BackupReport;
+pub use compact::{CompactReport, EraseReport};
 pub use error::{Error, Result};
 pub use event::{AppendResult, EventData, EventRef, ExpectedVersion, RecordedEvent};
 #[cfg(feature = "test-hooks")]

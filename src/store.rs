@@ -8,6 +8,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::backup::{self, BackupReport};
+use crate::compact::{self, CompactReport, EraseReport, Parts};
 use crate::error::Result;
 use crate::event::{AppendResult, EventData, EventRef, ExpectedVersion};
 use crate::fs::dir::DirLock;
@@ -47,6 +48,8 @@ struct Inner {
     checkpoint_lock: Mutex<()>,
     /// A read-only handle refreshes one at a time.
     refresh_lock: Mutex<()>,
+    /// Compactions and erasures run one at a time.
+    maintenance: Mutex<()>,
     // Declared last so it is released last, after the writer has synced and stopped. A
     // read-only handle takes no lock.
     _lock: Option<DirLock>,
@@ -187,6 +190,7 @@ impl Store {
                 retention,
                 checkpoint_lock: Mutex::new(()),
                 refresh_lock: Mutex::new(()),
+                maintenance: Mutex::new(()),
                 _lock: lock,
             }),
         })
@@ -641,6 +645,83 @@ impl Store {
     /// its rules, sorted by name.
     pub fn retentions(&self) -> Vec<(String, Retention)> {
         self.inner.retention.all()
+    }
+
+    /// Erases `stream` (GDPR): when it returns `Ok`, neither the stream's name nor any byte of
+    /// its events (type, id, payload, metadata) remains in any file under the store
+    /// directory: the segments holding them (the tail is sealed first if it holds any) and
+    /// their index side files are written anew without them, and the stream's retention
+    /// entry goes. Every other event keeps its position, version and bytes; the positions
+    /// of the erased events become holes that [`Store::read_all`] and subscriptions skip.
+    /// A later append under the same name starts a new stream at version 0.
+    ///
+    /// Appends and reads go on while it runs, except appends to `stream` itself, which fail
+    /// with [`Error::Erasing`](crate::Error::Erasing) until it returns. A crash at any moment
+    /// leaves a store that opens, holding the old or the new copy of each rewritten file,
+    /// with the stream hidden from stream reads; running `erase_stream` again finishes the
+    /// job. Erasing a stream that has no events only removes its retention rules. The space
+    /// the old files took is freed by the file system: where the bytes must not survive on
+    /// the device either, use encryption at rest or a device that honours discard.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use annals::{EventData, ExpectedVersion, Store};
+    ///
+    /// let store = Store::open(dir.path())?;
+    /// store.append("user-1234", ExpectedVersion::Any, [EventData::new("Registered", b"{\"email\":\"a@b.c\"}".to_vec())])?;
+    /// store.append("order-1", ExpectedVersion::Any, [EventData::new("Placed", b"{}".to_vec())])?;
+    /// let report = store.erase_stream("user-1234")?;
+    /// assert_eq!(report.events_removed, 1);
+    /// assert_eq!(store.stream_version("user-1234"), None);
+    /// assert_eq!(store.read_all(0).count(), 1);          // order-1's event, at position 1
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn erase_stream(&self, stream: &str) -> Result<EraseReport> {
+        check_name("stream name", stream)?;
+        let _one_at_a_time = self.inner.maintenance.lock();
+        compact::erase(&self.parts()?, stream)
+    }
+
+    /// Removes from the sealed segments the events that soft deletes and retention rules
+    /// hide, and reclaims their space; returns what it removed. Each segment holding such
+    /// events is written anew without them, online and crash-safe like
+    /// [`Store::erase_stream`]; the tail is never rewritten (its events go once it is
+    /// sealed). Only the oldest events of a stream are removed, never its last one, so
+    /// [`Store::stream_version`] and the versions of later appends continue; what it removes
+    /// becomes the stream's `truncate_before` ([`Store::retention`]), recorded before any
+    /// file changes. Removed positions become holes that [`Store::read_all`] and
+    /// subscriptions skip; [`Store::next_position`] is unchanged, and a checkpoint inside a
+    /// hole resumes at the next event that is left.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use annals::{EventData, ExpectedVersion, Options, Retention, Store};
+    ///
+    /// let store = Store::open_with(dir.path(), Options::default().segment_size(64 << 10))?;
+    /// for n in 0..2_000u32 {
+    ///     store.append("sensor-7", ExpectedVersion::Any, [EventData::new("Read", n.to_le_bytes().to_vec())])?;
+    /// }
+    /// store.set_retention("sensor-7", Retention::default().max_count(10))?;
+    /// let report = store.compact()?;
+    /// assert!(report.events_removed > 0 && report.bytes_reclaimed() > 0);
+    /// assert_eq!(store.read_stream("sensor-7", 0).count(), 10);
+    /// assert_eq!(store.stream_version("sensor-7"), Some(1_999));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn compact(&self) -> Result<CompactReport> {
+        let _one_at_a_time = self.inner.maintenance.lock();
+        compact::compact(&self.parts()?)
+    }
+
+    /// What compaction and erasure work on; [`Error::ReadOnly`](crate::Error::ReadOnly) for
+    /// a read-only handle.
+    fn parts(&self) -> Result<Parts<'_>> {
+        Ok(Parts {
+            dir: &self.inner.dir,
+            commit: self.commit()?,
+            view: &self.inner.view,
+            retention: &self.inner.retention,
+        })
     }
 
     /// Copies the store to `dest` (a missing or empty directory) while appends go on: the copy

@@ -138,7 +138,11 @@ fn copy_log(
         let end;
         (end, last_crc) = verify_frames(segment, log.limit(i), i < last, next_base)?;
         let base = segment.base_position();
-        let data = segment.bytes().get(..end).unwrap_or_default();
+        // A rewritten segment is copied whole: its run table and trailer follow the frames.
+        let data = match segment.trailer() {
+            Some(_) => segment.whole(),
+            None => segment.bytes().get(..end).unwrap_or_default(),
+        };
         install(
             dest,
             &segment_file_name(base),

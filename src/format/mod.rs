@@ -1,7 +1,7 @@
 //! The on-disk format, all of it. Every integer is little endian and fixed width; every
 //! offset is a named constant next to the layout it belongs to, in the submodule of its file:
 //! [`segment`] (segment header and manifest), [`frame`], [`record`], [`index_file`],
-//! [`index_snapshot`], [`checkpoint`] and [`retention`]. Everything is re-exported here. Imports nothing of the crate: every other
+//! [`index_snapshot`], [`checkpoint`], [`retention`] and [`rewritten`] (segments that compaction or erasure wrote anew). Everything is re-exported here. Imports nothing of the crate: every other
 //! module builds on it.
 //!
 //! # Directory
@@ -39,6 +39,7 @@ pub mod index_file;
 pub mod index_snapshot;
 pub mod record;
 pub mod retention;
+pub mod rewritten;
 pub mod segment;
 #[cfg(test)]
 mod tests;
@@ -50,4 +51,5 @@ pub use index_file::*;
 pub use index_snapshot::*;
 pub use record::*;
 pub use retention::*;
+pub use rewritten::*;
 pub use segment::*;

@@ -41,13 +41,15 @@
 use byteorder::{ByteOrder, LittleEndian as LE};
 
 use super::damage::Damage;
+use super::rewritten::REWRITTEN_VERSION;
 
 /// Magic bytes at the start of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"ANNALSEG";
 /// Magic bytes at the start of the manifest.
 pub const MANIFEST_MAGIC: [u8; 8] = *b"ANNALMAN";
 /// The format version this build writes and reads. Version 1 (before the durable position in
-/// frame headers) is refused with an error that says so.
+/// frame headers) is refused with an error that says so. A segment that compaction or erasure
+/// rewrote has version [`REWRITTEN_VERSION`] (see [`super::rewritten`]).
 pub const FORMAT_VERSION: u32 = 2;
 /// Bytes in a segment header; the first frame starts here.
 pub const SEGMENT_HEADER_LEN: usize = 32;
@@ -82,17 +84,27 @@ pub struct SegmentHeader {
 impl SegmentHeader {
     /// The header's bytes.
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
+        self.encode_version(FORMAT_VERSION)
+    }
+
+    /// The header's bytes for a rewritten segment ([`REWRITTEN_VERSION`]).
+    pub fn encode_rewritten(&self) -> [u8; SEGMENT_HEADER_LEN] {
+        self.encode_version(REWRITTEN_VERSION)
+    }
+
+    fn encode_version(&self, version: u32) -> [u8; SEGMENT_HEADER_LEN] {
         let mut b = [0u8; SEGMENT_HEADER_LEN];
         LE::write_u64(&mut b[HEADER_BASE_AT..], self.base_position);
         LE::write_u64(&mut b[HEADER_SEQ_AT..], self.seq);
-        seal_header(&mut b, SEGMENT_MAGIC);
+        seal_header(&mut b, SEGMENT_MAGIC, version);
         b
     }
 
-    /// Decodes and checks a header; the error says what is wrong with it.
-    pub fn decode(b: &[u8]) -> Result<Self, Damage> {
-        let b = check_header(b, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, "segment header")?;
-        Ok(Self::read(b))
+    /// Decodes and checks a header; the error says what is wrong with it. Also says whether
+    /// the segment was rewritten ([`REWRITTEN_VERSION`]: it ends with a run table).
+    pub fn decode(b: &[u8]) -> Result<(Self, bool), Damage> {
+        let (b, version) = check_header(b, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, "segment header")?;
+        Ok((Self::read(b), version == REWRITTEN_VERSION))
     }
 
     fn read(b: &[u8]) -> Self {
@@ -122,7 +134,7 @@ impl Manifest {
         let (end, crc) = self.closed.unwrap_or((0, 0));
         LE::write_u64(&mut b[MANIFEST_CLOSED_END_AT..], end);
         LE::write_u32(&mut b[MANIFEST_CLOSED_CRC_AT..], crc);
-        seal_header(&mut b, MANIFEST_MAGIC);
+        seal_header(&mut b, MANIFEST_MAGIC, FORMAT_VERSION);
         b
     }
 
@@ -135,7 +147,14 @@ impl Manifest {
                 expected: MANIFEST_LEN as u64,
             });
         }
-        let b = check_header(b, MANIFEST_LEN, MANIFEST_MAGIC, "manifest")?;
+        let (b, version) = check_header(b, MANIFEST_LEN, MANIFEST_MAGIC, "manifest")?;
+        if version != FORMAT_VERSION {
+            return Err(Damage::Version {
+                what: "manifest",
+                found: version,
+                reads: FORMAT_VERSION,
+            });
+        }
         let end = LE::read_u64(&b[MANIFEST_CLOSED_END_AT..]);
         Ok(Manifest {
             tail: SegmentHeader::read(b),
@@ -146,20 +165,21 @@ impl Manifest {
 
 /// Writes the magic and format version of a segment header or manifest, then its CRC over
 /// everything but the CRC itself.
-fn seal_header(b: &mut [u8], magic: [u8; 8]) {
+fn seal_header(b: &mut [u8], magic: [u8; 8], version: u32) {
     b[..HEADER_VERSION_AT].copy_from_slice(&magic);
-    LE::write_u32(&mut b[HEADER_VERSION_AT..], FORMAT_VERSION);
+    LE::write_u32(&mut b[HEADER_VERSION_AT..], version);
     let crc = header_crc(b);
     LE::write_u32(&mut b[HEADER_CRC_AT..], crc);
 }
 
-/// Checks the magic, CRC and version of the first `len` bytes of `b`, and returns them.
+/// Checks the magic, CRC and version (one this build reads) of the first `len` bytes of `b`,
+/// and returns them and the version.
 fn check_header<'a>(
     b: &'a [u8],
     len: usize,
     magic: [u8; 8],
     what: &'static str,
-) -> Result<&'a [u8], Damage> {
+) -> Result<(&'a [u8], u32), Damage> {
     let Some(b) = b.get(..len) else {
         return Err(Damage::Short {
             what,
@@ -180,14 +200,14 @@ fn check_header<'a>(
         });
     }
     let found = LE::read_u32(&b[HEADER_VERSION_AT..]);
-    if found != FORMAT_VERSION {
+    if found != FORMAT_VERSION && found != REWRITTEN_VERSION {
         return Err(Damage::Version {
             what,
             found,
             reads: FORMAT_VERSION,
         });
     }
-    Ok(b)
+    Ok((b, found))
 }
 
 fn header_crc(b: &[u8]) -> u32 {

@@ -41,7 +41,7 @@ fn segment_header_round_trips_and_detects_damage() {
         seq: 5,
     };
     let mut b = h.encode();
-    assert_eq!(SegmentHeader::decode(&b), Ok(h));
+    assert_eq!(SegmentHeader::decode(&b), Ok((h, false)));
     b[20] ^= 1;
     assert!(matches!(
         SegmentHeader::decode(&b),

@@ -4,11 +4,15 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use memmap2::Mmap;
 
 use crate::error::{Error, Result};
-use crate::format::{read_frame, FrameFault, SegmentHeader, HEADER_BASE_AT, SEGMENT_HEADER_LEN};
+use crate::format::{
+    read_frame, run_holding, FrameFault, SegmentEnd, SegmentHeader, Trailer, HEADER_BASE_AT,
+    SEGMENT_HEADER_LEN, TRAILER_LEN,
+};
 use crate::fs::dir::{segment_file_name, segment_tmp_name};
 use crate::fs::{self, install};
 
@@ -22,6 +26,16 @@ pub struct Segment {
     header: SegmentHeader,
     file: File,
     map: Mmap,
+    /// Set for a segment that compaction or erasure rewrote (see [`crate::format::rewritten`]).
+    rewritten: Option<Rewritten>,
+}
+
+/// What a rewritten segment adds: its trailer, and whether its run table's CRC matched
+/// (checked at the first lookup, so that opening reads only the trailer).
+#[derive(Debug)]
+struct Rewritten {
+    trailer: Trailer,
+    table_checked: OnceLock<std::result::Result<(), String>>,
 }
 
 impl Segment {
@@ -46,6 +60,7 @@ impl Segment {
             header,
             file,
             map,
+            rewritten: None,
         })
     }
 
@@ -69,8 +84,20 @@ impl Segment {
             ));
         }
         let map = map_file(&file, path)?;
-        let header =
+        let (header, rewritten) =
             SegmentHeader::decode(&map).map_err(|reason| Error::corrupt(path, 0, reason))?;
+        let rewritten = match rewritten {
+            false => None,
+            true => {
+                let trailer = Trailer::decode(&map).map_err(|reason| {
+                    Error::corrupt(path, map.len().saturating_sub(TRAILER_LEN) as u64, reason)
+                })?;
+                Some(Rewritten {
+                    trailer,
+                    table_checked: OnceLock::new(),
+                })
+            }
+        };
         if header.base_position != base_from_name {
             return Err(Error::corrupt(
                 path,
@@ -86,6 +113,7 @@ impl Segment {
             header,
             file,
             map,
+            rewritten,
         })
     }
 
@@ -109,9 +137,74 @@ impl Segment {
         self.header.seq
     }
 
-    /// The whole file as mapped, header included.
+    /// The bytes that hold frames, header included: the whole file as mapped, or up to the
+    /// end of the frames of a rewritten segment.
     pub fn bytes(&self) -> &[u8] {
+        match &self.rewritten {
+            Some(r) => &self.map[..r.trailer.data_end as usize],
+            None => &self.map,
+        }
+    }
+
+    /// The whole file as mapped (a rewritten segment's run table and trailer included).
+    pub fn whole(&self) -> &[u8] {
         &self.map
+    }
+
+    /// The trailer of a segment that compaction or erasure rewrote; `None` for others.
+    pub fn trailer(&self) -> Option<&Trailer> {
+        self.rewritten.as_ref().map(|r| &r.trailer)
+    }
+
+    /// The end of the segment as first written, for a rewritten one.
+    pub fn original_end(&self) -> Option<SegmentEnd> {
+        self.trailer().map(|t| t.original_end)
+    }
+
+    /// Where the record first written at `original` offset is now: the same offset in a
+    /// segment never rewritten, `None` if a rewrite removed it.
+    pub fn locate(&self, original: usize) -> Result<Option<usize>> {
+        self.translate(original, true)
+    }
+
+    /// The original offset of the record at `offset` (the same offset in a segment never
+    /// rewritten).
+    pub fn original_offset(&self, offset: usize) -> Result<usize> {
+        self.translate(offset, false)?.ok_or_else(|| {
+            Error::corrupt(
+                &self.path,
+                offset as u64,
+                "a record of the rewritten segment lies in no run of its table",
+            )
+        })
+    }
+
+    /// Maps an offset through the run table, from original to new offsets or back.
+    fn translate(&self, offset: usize, from_original: bool) -> Result<Option<usize>> {
+        let Some(r) = &self.rewritten else {
+            return Ok(Some(offset));
+        };
+        let checked = r.table_checked.get_or_init(|| {
+            r.trailer
+                .table(&self.map)
+                .map(drop)
+                .map_err(|d| d.to_string())
+        });
+        if let Err(reason) = checked {
+            let at = self.map.len().saturating_sub(TRAILER_LEN) as u64;
+            return Err(Error::corrupt(&self.path, at, reason.clone()));
+        }
+        let table = r.trailer.table(&self.map).unwrap_or_default();
+        let Ok(offset32) = u32::try_from(offset) else {
+            return Ok(None);
+        };
+        Ok(run_holding(table, offset32, from_original).map(|run| {
+            let (from, to) = match from_original {
+                true => (run.original, run.new),
+                false => (run.new, run.original),
+            };
+            (to + (offset32 - from)) as usize
+        }))
     }
 
     /// Size of the file in bytes.
@@ -122,7 +215,7 @@ impl Segment {
     /// Whether the segment holds no frame.
     pub fn is_empty(&self) -> bool {
         matches!(
-            read_frame(&self.map[SEGMENT_HEADER_LEN..]),
+            read_frame(self.bytes().get(SEGMENT_HEADER_LEN..).unwrap_or_default()),
             Err(FrameFault::End)
         )
     }
@@ -184,6 +277,7 @@ impl Segment {
             header: self.header,
             file,
             map,
+            rewritten: None,
         })
     }
 }

@@ -3,8 +3,11 @@
 //! without one), keyed by full names, checking that each stream's versions and back pointers
 //! continue where they left off — in the snapshot, for a stream it holds.
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
-use crate::format::{Damage, NO_PREV};
+use crate::format::{split_location, Damage, NO_PREV};
+use crate::fs::segment::Segment;
 use crate::index::mapped::MappedIndex;
 use crate::index::{Head, Layer, NameKeyed, Slot, StreamEntry, StreamHasher};
 
@@ -25,6 +28,9 @@ pub struct IndexBuilder<'a> {
     built: Vec<Built>,
     /// Why the snapshot could not be read, if it could not.
     failure: Option<Error>,
+    /// The sealed segments (by sequence number), to tell a back pointer to an event that
+    /// compaction removed from a broken chain.
+    sealed: &'a [Arc<Segment>],
 }
 
 impl std::fmt::Debug for IndexBuilder<'_> {
@@ -48,7 +54,23 @@ impl<'a> IndexBuilder<'a> {
             streams: NameKeyed::default(),
             built: Vec::new(),
             failure: None,
+            sealed: &[],
         }
+    }
+
+    /// The builder over a log whose sealed segments are `sealed`: a stream whose first event
+    /// here points back at an event that compaction removed from one of them continues from
+    /// there (its earlier versions gone) instead of being damage.
+    pub fn over(mut self, sealed: &'a [Arc<Segment>]) -> Self {
+        self.sealed = sealed;
+        self
+    }
+
+    /// Whether `location` names an event that a rewrite removed.
+    fn removed(&self, location: u64) -> bool {
+        let (seq, offset) = split_location(location);
+        let segment = usize::try_from(seq).ok().and_then(|i| self.sealed.get(i));
+        segment.is_some_and(|s| s.trailer().is_some() && matches!(s.locate(offset), Ok(None)))
     }
 
     /// Why the snapshot could not be read while adding, if it could not: then the errors
@@ -132,10 +154,19 @@ impl<'a> IndexBuilder<'a> {
         prev: u64,
     ) -> std::result::Result<&mut StreamEntry, Damage> {
         let known = self.streams.get(stream).copied();
+        let mut compacted = false;
         let (head, in_base) = match known {
             Some(i) => (Some(self.built[i].entry.head()), None),
             None => match self.in_base(stream, version, prev) {
                 Ok(Some((head, slot))) => (Some(head), Some(slot)),
+                Ok(None) if version > 0 && self.removed(prev) => {
+                    compacted = true;
+                    let head = Head {
+                        last_version: version - 1,
+                        last_location: prev,
+                    };
+                    (Some(head), None)
+                }
                 Ok(None) => (None, None),
                 Err(e) => {
                     self.failure = Some(e);
@@ -153,10 +184,14 @@ impl<'a> IndexBuilder<'a> {
             Some(i) => i,
             None => {
                 self.streams.insert(stream.into(), self.built.len());
-                self.built.push(Built {
-                    entry: StreamEntry::continuing(head),
-                    in_base,
-                });
+                let mut entry = StreamEntry::continuing(head);
+                if compacted {
+                    // No layer holds the removed versions' checkpoints: reads never reach
+                    // them (retention hides them), so they name no event.
+                    let below = std::mem::take(&mut entry.cp_base);
+                    entry.checkpoints = vec![NO_PREV; below as usize];
+                }
+                self.built.push(Built { entry, in_base });
                 self.built.len() - 1
             }
         };

@@ -285,6 +285,11 @@ impl StreamIndex {
                         .and_then(|b| b.collided(stream))
                         .map(Head::from),
                 };
+                // An entry whose last event erasure removed is no stream (any more).
+                let head = match head {
+                    Some(h) if is_at(h.last_location, stream, h.last_version)? => Some(h),
+                    _ => None,
+                };
                 Ok((Slot::Collided, head))
             }
         }
@@ -322,10 +327,16 @@ impl StreamIndex {
                 live.new_streams += usize::from(below.is_none());
                 StreamEntry::continuing(below)
             }),
-            Slot::Collided => live.collided.entry(stream.into()).or_insert_with(|| {
-                live.new_streams += usize::from(below.is_none());
-                StreamEntry::continuing(below)
-            }),
+            Slot::Collided => {
+                if below.is_none() {
+                    // A stream erased and started anew: nothing of the old entry continues.
+                    live.collided.remove(stream);
+                }
+                live.collided.entry(stream.into()).or_insert_with(|| {
+                    live.new_streams += usize::from(below.is_none());
+                    StreamEntry::continuing(below)
+                })
+            }
         };
         for (version, &location) in (first_version..).zip(locations) {
             entry.push(version, location);
@@ -536,6 +547,7 @@ mod tests {
             streams,
             ids: Arc::new(IdRing::default()),
             window: 0,
+            erased: Vec::new(),
         };
         let written = persist::write(dir, &input).unwrap();
         index.install(Arc::new(written));

@@ -43,6 +43,9 @@ pub struct SnapshotInput {
     pub ids: Arc<IdRing>,
     /// How many ids the window holds.
     pub window: u64,
+    /// Streams erased (and not appended to since): their entries kept by name are left out,
+    /// so that the snapshot holds no erased name.
+    pub erased: Vec<String>,
 }
 
 /// Writes the snapshot of `input` into `dir` durably and atomically, and maps it.
@@ -174,12 +177,16 @@ pub fn encode(input: &SnapshotInput) -> Result<Vec<u8>> {
         }
     }
     let mut collided: Vec<(&str, Merged)> = Vec::new();
+    let erased = |name: &str| input.erased.iter().any(|e| e == name);
     for (name, b) in &base_collided {
+        if erased(name) {
+            continue;
+        }
         let above = layer.collided.get(name);
         collided.push((name, merge(&mut checkpoints, base_array, Some(*b), above)?));
     }
     for (name, e) in &layer.collided {
-        if base.and_then(|b| b.collided(name)).is_none() {
+        if base.and_then(|b| b.collided(name)).is_none() && !erased(name) {
             collided.push((name, merge(&mut checkpoints, base_array, None, Some(e))?));
         }
     }

@@ -188,17 +188,39 @@ impl Retentions {
         stream: &str,
         f: impl FnOnce(Option<Retention>) -> Retention,
     ) -> Result<()> {
+        self.change(|table| {
+            let new = f(table.get(stream).copied());
+            set(table, stream, new);
+        })
+    }
+
+    /// Raises the `truncate_before` of each stream named to the version beside it (never
+    /// lowers one), in one durable change: compaction records what it removes this way.
+    pub fn raise_truncations(&self, cuts: &[(String, u64)]) -> Result<()> {
+        if cuts.is_empty() {
+            return Ok(());
+        }
+        self.change(|table| {
+            for (stream, cut) in cuts {
+                let own = table.get(stream.as_str()).copied().unwrap_or_default();
+                let raised = own.truncate_before.unwrap_or(0).max(*cut);
+                set(table, stream, own.truncate_before(raised));
+            }
+        })
+    }
+
+    /// Forgets `stream`'s rules, durably (an erased stream leaves no trace).
+    pub fn remove(&self, stream: &str) -> Result<()> {
+        self.change(|table| {
+            table.remove(stream);
+        })
+    }
+
+    /// Applies `f` to a copy of the table, writes the file, then lets reads see the change.
+    fn change(&self, f: impl FnOnce(&mut HashMap<String, Retention>)) -> Result<()> {
         let _one_at_a_time = self.changing.lock();
         let mut next = self.streams.read().clone();
-        let mut new = f(next.get(stream).copied());
-        if new.truncate_before == Some(0) {
-            new.truncate_before = None;
-        }
-        if new == Retention::default() {
-            next.remove(stream);
-        } else {
-            next.insert(stream.to_string(), new);
-        }
+        f(&mut next);
         let mut entries: Vec<RetentionEntry> =
             next.iter().map(|(name, r)| r.to_entry(name)).collect();
         entries.sort();
@@ -212,6 +234,18 @@ impl Retentions {
         )?;
         *self.streams.write() = next;
         Ok(())
+    }
+}
+
+/// Gives `stream` the rules `new` in `table`; rules without any limit remove the entry.
+fn set(table: &mut HashMap<String, Retention>, stream: &str, mut new: Retention) {
+    if new.truncate_before == Some(0) {
+        new.truncate_before = None;
+    }
+    if new == Retention::default() {
+        table.remove(stream);
+    } else {
+        table.insert(stream.to_string(), new);
     }
 }
 

@@ -121,12 +121,18 @@ fn walk(
         let frame = match read_frame(bytes.get(offset..).unwrap_or_default()) {
             Ok(frame) => frame,
             Err(fault) => {
+                if let (FrameFault::End, Some(end)) = (&fault, segment.original_end()) {
+                    // Events removed from the end of a rewritten segment leave a hole there.
+                    walked.next_position = walked.next_position.max(end.end_position);
+                }
                 walked.fault = fault;
                 return Ok(walked);
             }
         };
         let h = frame.header;
-        let chain_break = if h.first_position != walked.next_position {
+        // Positions jump over the events a rewrite removed, and only there.
+        let hole = segment.trailer().is_some() && h.first_position > walked.next_position;
+        let chain_break = if h.first_position != walked.next_position && !hole {
             Some(Damage::Mismatch {
                 what: "frame's first position",
                 found: h.first_position,
@@ -155,7 +161,12 @@ fn walk(
             let record_offset = offset + records.offset();
             let checked = match records.next() {
                 None => break,
-                Some(view) => view.and_then(|v| visit(&v, location(segment.seq(), record_offset))),
+                Some(Err(reason)) => Err(reason),
+                Some(Ok(view)) => {
+                    // Indexes name records by where they were first written.
+                    let original = segment.original_offset(record_offset)?;
+                    visit(&view, location(segment.seq(), original))
+                }
             };
             if let Err(reason) = checked {
                 return Err(Error::corrupt(segment.path(), record_offset as u64, reason));
@@ -171,12 +182,26 @@ fn walk(
 /// Whether `segment` holds the frame `end` names: intact, at its offset, with its CRC, ending
 /// at its end position and data end. One frame read: how opening checks a side file or the
 /// index snapshot against the log without scanning it.
+///
+/// A rewritten segment holds its original end (what index snapshots written before the
+/// rewrite name: every location they hold is an original one), and its last frame as
+/// rewritten, ending where the original ended (or no frame at all, if every event went).
 pub fn holds_frame(segment: &Segment, end: &SegmentEnd) -> bool {
+    let original = segment.original_end();
+    if original.as_ref() == Some(end) {
+        return true;
+    }
+    if original.is_some() && end.last_frame_offset == 0 {
+        return original.is_some_and(|o| o.end_position == end.end_position)
+            && end.data_end as usize == SEGMENT_HEADER_LEN
+            && segment.is_empty();
+    }
     let at = segment.bytes().get(end.last_frame_offset as usize..);
     match at.map(read_frame) {
         Some(Ok(frame)) => {
+            let end_position = original.map_or(frame.end_position(), |o| o.end_position);
             frame.header.crc == end.last_frame_crc
-                && frame.end_position() == end.end_position
+                && end_position == end.end_position
                 && end.last_frame_offset as usize + frame.bytes.len() == end.data_end as usize
         }
         _ => false,
@@ -184,8 +209,11 @@ pub fn holds_frame(segment: &Segment, end: &SegmentEnd) -> bool {
 }
 
 /// Whether no frame follows the data end of `end` in `segment` (as in a sealed segment that
-/// ends there).
+/// ends there). A rewritten segment ends at its original end too.
 pub fn ends_at(segment: &Segment, end: &SegmentEnd) -> bool {
+    if segment.original_end().as_ref() == Some(end) {
+        return true;
+    }
     let rest = segment.bytes().get(end.data_end as usize..);
     matches!(read_frame(rest.unwrap_or_default()), Err(FrameFault::End))
 }

@@ -27,29 +27,51 @@ impl Snapshot {
             .saturating_sub(1)
     }
 
-    /// The record at `location`, its checksum verified, and the segment holding it.
+    /// The record at `location`, its checksum verified, and the segment holding it. A record
+    /// that compaction or erasure removed is [`Error::Corrupt`] here: callers that may meet
+    /// one use [`Snapshot::kept_record_at`].
     pub fn record_at(&self, location: u64) -> Result<(RecordView<'_>, &Segment)> {
+        if let Some(found) = self.kept_record_at(location)? {
+            return Ok(found);
+        }
         let (seq, offset) = split_location(location);
+        Err(Error::corrupt(
+            self.segments[self.segment_index(seq)?].path(),
+            offset as u64,
+            "an index or back pointer names an event that compaction or erasure removed",
+        ))
+    }
+
+    /// Index in `segments` of the segment numbered `seq`.
+    fn segment_index(&self, seq: u64) -> Result<usize> {
         let first = self.segments[0].seq();
-        let index = seq
-            .checked_sub(first)
+        seq.checked_sub(first)
             .and_then(|i| usize::try_from(i).ok())
-            .filter(|&i| i < self.segments.len());
-        let Some(index) = index else {
-            let path = self.segments[0].path();
-            return Err(Error::corrupt(
-                path,
-                0,
-                format!("a back pointer names segment {seq}, which the store does not have"),
-            ));
-        };
+            .filter(|&i| i < self.segments.len())
+            .ok_or_else(|| {
+                Error::corrupt(
+                    self.segments[0].path(),
+                    0,
+                    format!("a back pointer names segment {seq}, which the store does not have"),
+                )
+            })
+    }
+
+    /// The record at `location`, its checksum verified, and the segment holding it; `None`
+    /// if compaction or erasure removed it.
+    pub fn kept_record_at(&self, location: u64) -> Result<Option<(RecordView<'_>, &Segment)>> {
+        let (seq, original) = split_location(location);
+        let index = self.segment_index(seq)?;
         let segment = &self.segments[index];
+        let Some(offset) = segment.locate(original)? else {
+            return Ok(None);
+        };
         let bytes = segment
             .bytes()
             .get(offset..self.limit(index))
             .unwrap_or_default();
         match decode_record(bytes, true) {
-            Ok((view, _)) => Ok((view, segment)),
+            Ok((view, _)) => Ok(Some((view, segment))),
             Err(reason) => Err(Error::corrupt(segment.path(), offset as u64, reason)),
         }
     }
@@ -57,8 +79,11 @@ impl Snapshot {
     /// Whether the record at `location` belongs to `stream`; if it does, it must be the
     /// stream's event `version` (the version an index holds for it), else the index or the
     /// log is damaged: [`Error::Corrupt`].
+    /// A removed record belongs to no stream.
     pub fn is_event_at(&self, location: u64, stream: &str, version: u64) -> Result<bool> {
-        let (view, segment) = self.record_at(location)?;
+        let Some((view, segment)) = self.kept_record_at(location)? else {
+            return Ok(false);
+        };
         if view.stream != stream {
             return Ok(false);
         }
@@ -81,7 +106,7 @@ impl Snapshot {
         if index + 1 == self.segments.len() {
             self.tail_end
         } else {
-            self.segments[index].capacity()
+            self.segments[index].bytes().len()
         }
     }
 }

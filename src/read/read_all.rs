@@ -101,6 +101,7 @@ impl Position {
     /// header stops the hopping; the frame is then verified (and reported) as usual.
     fn skip_frames_before_from(&mut self, snapshot: &Snapshot) {
         let segment = &snapshot.segments[self.segment];
+        let holes = segment.trailer().is_some();
         let limit = snapshot.limit(self.segment);
         let mut offset = SEGMENT_HEADER_LEN;
         while let Some(h) = segment
@@ -108,7 +109,9 @@ impl Position {
             .get(offset..limit)
             .and_then(peek_frame_header)
         {
-            if h.first_position != self.next || h.end_position() > self.from {
+            let continues =
+                h.first_position == self.next || (holes && h.first_position > self.next);
+            if !continues || h.end_position() > self.from {
                 break;
             }
             self.next = h.end_position();
@@ -124,22 +127,38 @@ impl Position {
         Error::corrupt(path, offset as u64, reason)
     }
 
-    /// Moves the cursor to the next frame, verifying it.
+    /// Moves the cursor to the next frame, verifying it. In a rewritten segment positions
+    /// may jump (over removed events) from frame to frame and at its end.
     fn next_frame(&mut self, snapshot: &Snapshot) -> Result<()> {
         let mut offset = self.frame_start + self.frame_len;
-        if self.segment + 1 < snapshot.segments.len()
-            && self.next == snapshot.segments[self.segment + 1].base_position()
-        {
+        // On to the next segment at the end of this one (a rewritten one may end early, or
+        // hold no frame at all).
+        while let Some(following) = snapshot.segments.get(self.segment + 1) {
+            let segment = &snapshot.segments[self.segment];
+            let holes = segment.trailer().is_some();
+            let next_base = following.base_position();
+            if self.next != next_base && !(holes && offset >= segment.bytes().len()) {
+                break;
+            }
             self.segment += 1;
+            self.next = next_base;
             offset = SEGMENT_HEADER_LEN;
         }
+        if self.next >= snapshot.next_position {
+            // The holes ran to the end of what is committed.
+            (self.frame_start, self.frame_len) = (offset, 0);
+            return Ok(());
+        }
+        let segment = &snapshot.segments[self.segment];
+        let holes = segment.trailer().is_some();
         let limit = snapshot.limit(self.segment);
-        let data = snapshot.segments[self.segment]
-            .bytes()
-            .get(offset..limit)
-            .unwrap_or_default();
+        let data = segment.bytes().get(offset..limit).unwrap_or_default();
         match read_frame(data) {
-            Ok(frame) if frame.header.first_position == self.next => {
+            Ok(frame)
+                if frame.header.first_position == self.next
+                    || (holes && frame.header.first_position > self.next) =>
+            {
+                self.next = frame.header.first_position;
                 self.frame_start = offset;
                 self.frame_len = frame.bytes.len();
                 self.cursor = Some(RecordCursor::new(&frame.header));

@@ -320,7 +320,7 @@ impl LogParts<'_> {
         base: &Arc<MappedIndex>,
         rebuilt: &mut Vec<IndexRebuild>,
     ) -> Result<Indexed> {
-        let mut builder = IndexBuilder::new(self.hasher, Some(base));
+        let mut builder = IndexBuilder::new(self.hasher, Some(base)).over(self.sealed);
         let mut ids = IdWindow::new(self.window, Some(Arc::clone(base)));
         let ends = base.segments();
         let last = ends.len() - 1;
@@ -413,7 +413,7 @@ impl LogParts<'_> {
     /// Indexes the whole log: every sealed segment's side file (rebuilding any that is
     /// missing, stale or damaged), then the tail.
     fn index_all(&self, rebuilt: &mut Vec<IndexRebuild>) -> Result<Indexed> {
-        let mut builder = IndexBuilder::new(self.hasher, None);
+        let mut builder = IndexBuilder::new(self.hasher, None).over(self.sealed);
         let mut ids = IdWindow::new(self.window, None);
         let mut next_position = 0;
         let mut sealed_ends = Vec::with_capacity(self.sealed.len());

@@ -137,7 +137,14 @@ pub fn verify_with_progress(
         } else {
             let walk = walk_segment(&segment, &mut report);
             position = walk.position;
-            if walk.stopped.is_none() {
+            if let Some(problem) = check_rewritten(&segment, &walk) {
+                report.damages.push(Finding {
+                    file: path.clone(),
+                    offset: walk.end as u64,
+                    stream: None,
+                    problem,
+                });
+            } else if walk.stopped.is_none() && segment.trailer().is_none() {
                 if let Some(at) = nonzero_from(&segment, walk.end)? {
                     report.damages.push(Finding {
                         file: path.clone(),
@@ -188,7 +195,9 @@ fn walk_segment(segment: &Segment, report: &mut VerifyReport) -> Walk {
             Ok(frame) => {
                 let h = frame.header;
                 let records = frame.records().try_for_each(|r| r.map(drop));
-                if h.first_position != walk.position {
+                // A rewritten segment's positions jump over the events it removed.
+                let hole = segment.trailer().is_some() && h.first_position > walk.position;
+                if h.first_position != walk.position && !hole {
                     format!(
                         "frame starts at position {}, where {} was expected",
                         h.first_position, walk.position
@@ -224,7 +233,26 @@ fn walk_segment(segment: &Segment, report: &mut VerifyReport) -> Walk {
             None => break,
         }
     }
+    if let Some(end) = segment.original_end() {
+        // Events removed from its end leave a hole up to where the segment first ended.
+        walk.position = walk.position.max(end.end_position);
+    }
     walk
+}
+
+/// What is wrong with the run table or the end of a rewritten segment, if anything.
+fn check_rewritten(segment: &Segment, walk: &Walk) -> Option<String> {
+    let trailer = segment.trailer()?;
+    if let Err(e) = segment.locate(SEGMENT_HEADER_LEN) {
+        return Some(e.to_string());
+    }
+    if walk.stopped.is_none() && walk.end != trailer.data_end as usize {
+        return Some(format!(
+            "the frames end at offset {}, the trailer says {}",
+            walk.end, trailer.data_end
+        ));
+    }
+    None
 }
 
 /// The next intact frame after the bad one at `bad`: its offset and first position. A frame

@@ -17,10 +17,12 @@
 //! before its callers get their errors, so none of it is found after a reopen. A failed
 //! `fdatasync` is never retried.
 
+mod rewrite;
 mod roll;
 mod snapshot;
 mod stage;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -87,6 +89,11 @@ pub(crate) struct Writer {
     /// Injected I/O failures (tests only).
     faults: Faults,
     poisoned: Option<String>,
+    /// Streams being erased: appends to them fail until the erasure ends.
+    erasing: HashSet<String>,
+    /// Streams erased since opening and not appended to since, whose names index snapshots
+    /// leave out.
+    erased: HashSet<String>,
     flusher: Option<Flusher>,
     /// Threads writing the index side files of segments sealed since opening.
     indexers: Vec<JoinHandle<()>>,
@@ -147,6 +154,8 @@ impl Writer {
             accepted: Vec::new(),
             unsynced: false,
             poisoned: None,
+            erasing: HashSet::new(),
+            erased: HashSet::new(),
             flusher,
             indexers: Vec::new(),
         })

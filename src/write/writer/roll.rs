@@ -46,7 +46,7 @@ impl Writer {
     /// Seals `tail` and starts the next segment, of at least `needed` bytes. Order matters for
     /// recovery: the sealed segment is synced before its successor exists, and the successor
     /// is in the manifest before anything is written to it.
-    fn roll(&mut self, tail: &Arc<Segment>, needed: usize) -> Result<()> {
+    pub(super) fn roll(&mut self, tail: &Arc<Segment>, needed: usize) -> Result<()> {
         let capacity = self.options.segment_size.max(needed as u64);
         let base = self.state.next_position;
         self.sync_tail(tail, base)?;

@@ -145,6 +145,7 @@ impl Writer {
             streams,
             ids,
             window: self.ids.capacity(),
+            erased: self.erased.iter().cloned().collect(),
         })
     }
 

@@ -52,6 +52,13 @@ impl Writer {
         batch: &mut BatchState<'b>,
     ) -> Result<AppendResult> {
         let stream = request.stream.as_str();
+        if self.erasing.contains(stream) {
+            return Err(Error::Erasing {
+                stream: stream.to_string(),
+            });
+        }
+        // A new stream under an erased name: snapshots keep its name again.
+        self.erased.remove(stream);
         let (slot, head) = match batch.heads.get(stream) {
             Some(&(slot, version, location)) => (slot, Some((version, location))),
             None => {
@@ -78,7 +85,10 @@ impl Writer {
             let Some(location) = self.ids.get(key)? else {
                 return Ok(None);
             };
-            let (view, _) = self.state.record_at(location)?;
+            // An event that erasure removed is not held.
+            let Some((view, _)) = self.state.kept_record_at(location)? else {
+                return Ok(None);
+            };
             Ok((view.stream == stream && view.id == Some(id))
                 .then_some((view.position, view.version)))
         };

@@ -1,0 +1,92 @@
+//! [`erase`]: a stream's events and name leave every file. Appends to the stream fail while
+//! it runs; the tail is sealed first if it holds any of its events (only sealed segments are
+//! rewritten); the stream is hidden from reads durably (a soft delete) before any file
+//! changes; the segments holding its events, found by walking its back pointers, are
+//! rewritten oldest first without them (so a crash leaves the newest events, whose chain
+//! leads a later run to whatever is left); last, its retention entry goes.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use super::{EraseReport, Parts};
+use crate::error::{Error, Result};
+use crate::format::{split_location, NO_PREV};
+use crate::index::Head;
+
+/// Erases `stream`: see [`Store::erase_stream`](crate::Store::erase_stream).
+pub(crate) fn erase(parts: &Parts<'_>, stream: &str) -> Result<EraseReport> {
+    let started = Instant::now();
+    let head = {
+        let mut writer = parts.commit.writer();
+        let head = parts
+            .view
+            .lookup(stream, |_, found| Ok(found.map(|f| f.head)))?;
+        if let Some(head) = head {
+            writer.set_erasing(stream, true);
+            let tail_seq = parts.view.snapshot().segments.last().map(|s| s.seq());
+            if Some(split_location(head.last_location).0) == tail_seq {
+                if let Err(e) = writer.seal_tail() {
+                    writer.set_erasing(stream, false);
+                    return Err(e);
+                }
+            }
+        }
+        head
+    };
+    let mut report = EraseReport::default();
+    if let Some(head) = head {
+        let erased = erase_events(parts, stream, head, &mut report);
+        parts.commit.writer().set_erasing(stream, false);
+        erased?;
+    }
+    // Last: its name in the index snapshot, and its rules (a soft delete that hid it).
+    if head.is_some() {
+        parts.commit.writer().forget_erased(stream)?;
+    }
+    if parts.retention.own(stream).is_some() {
+        parts.retention.remove(stream)?;
+    }
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+/// Hides the stream whose last event is `head`, then rewrites every segment holding its
+/// events without them.
+fn erase_events(
+    parts: &Parts<'_>,
+    stream: &str,
+    head: Head,
+    report: &mut EraseReport,
+) -> Result<()> {
+    parts.retention.update(stream, |own| {
+        let own = own.unwrap_or_default();
+        own.truncate_before(own.truncate_before.unwrap_or(0).max(head.last_version + 1))
+    })?;
+    let snapshot = parts.view.snapshot();
+    let mut holding = BTreeSet::new();
+    let mut location = head.last_location;
+    // The chain ends at the stream's first event, or where an earlier compaction or an
+    // interrupted erasure removed the ones before.
+    while let Some((view, segment)) = snapshot.kept_record_at(location)? {
+        if view.stream != stream {
+            let offset = split_location(location).1 as u64;
+            let reason = format!("a back pointer of stream {stream:?} leads to another stream");
+            return Err(Error::corrupt(segment.path(), offset, reason));
+        }
+        holding.insert(split_location(location).0);
+        if view.prev == NO_PREV {
+            break;
+        }
+        location = view.prev;
+    }
+    let sealed = parts.commit.writer().sealed_segments();
+    for segment in sealed.iter().filter(|s| holding.contains(&s.seq())) {
+        if let Some(done) = parts.replace(segment, |ev| ev.stream == stream)? {
+            report.segments_rewritten += 1;
+            report.events_removed += done.removed;
+            report.bytes_before += done.bytes_before;
+            report.bytes_after += done.bytes_after;
+        }
+    }
+    Ok(())
+}

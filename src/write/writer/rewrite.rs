@@ -1,0 +1,77 @@
+//! What compaction and erasure need of the writer: sealing the tail on demand (only sealed
+//! segments are rewritten) and putting a rewritten segment in the log readers see.
+
+use std::sync::Arc;
+
+use super::Writer;
+use crate::error::Result;
+use crate::format::SEGMENT_HEADER_LEN;
+use crate::fs::segment::Segment;
+
+impl Writer {
+    /// Seals the tail if it holds any event, so that every event committed so far lies in
+    /// a sealed segment, and waits until the side files of segments sealed since opening are
+    /// written (none is written after a rewrite of its segment).
+    pub fn seal_tail(&mut self) -> Result<()> {
+        self.check_writable()?;
+        if self.state.tail_end > SEGMENT_HEADER_LEN {
+            let tail = self.tail();
+            if let Err(e) = self.roll(&tail, 0) {
+                return Err(self.poison(e));
+            }
+            if let Some(flusher) = &self.flusher {
+                flusher.set_segment(self.tail());
+            }
+            *self.committed.write() = self.state.clone();
+        }
+        for thread in self.indexers.drain(..) {
+            let _ = thread.join();
+        }
+        Ok(())
+    }
+
+    /// Puts `segment`, a rewrite of the sealed segment with its sequence number, in the log
+    /// that later readers see (readers holding the old one keep reading it: its file lives
+    /// while mapped).
+    pub fn replace_segment(&mut self, segment: Arc<Segment>) {
+        let first = self.state.segments[0].seq();
+        let i = usize::try_from(segment.seq() - first).unwrap_or(usize::MAX);
+        let segments = Arc::make_mut(&mut self.state.segments);
+        if i + 1 < segments.len() {
+            segments[i] = segment;
+            *self.committed.write() = self.state.clone();
+        }
+    }
+
+    /// Makes appends to `stream` fail with [`Error::Erasing`](crate::Error::Erasing) (`true`)
+    /// or succeed again (`false`).
+    pub fn set_erasing(&mut self, stream: &str, erasing: bool) {
+        match erasing {
+            true => self.erasing.insert(stream.to_string()),
+            false => self.erasing.remove(stream),
+        };
+    }
+
+    /// Records that `stream` was erased: index snapshots leave its name out from now on, and
+    /// the one on disk is removed if it holds the name (the next open then reads the side
+    /// files, and the next snapshot is written without it).
+    pub fn forget_erased(&mut self, stream: &str) -> Result<()> {
+        self.finish_snapshot();
+        self.erased.insert(stream.to_string());
+        let named = self
+            .index
+            .read()
+            .base()
+            .is_some_and(|base| base.collided(stream).is_some());
+        match named {
+            true => crate::fs::snapshot::remove(&self.dir),
+            false => Ok(()),
+        }
+    }
+
+    /// The sealed segments as the writer has them now.
+    pub fn sealed_segments(&self) -> Vec<Arc<Segment>> {
+        let segments = &self.state.segments;
+        segments[..segments.len() - 1].to_vec()
+    }
+}

@@ -1,0 +1,208 @@
+//! Compaction: what retention rules and soft deletes hide leaves the sealed segments, the
+//! files shrink, every other event keeps its position, version and bytes, the removed
+//! positions are holes every read skips in order, and all of it survives reopening, with
+//! and without the index snapshot and side files.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use annals::{verify, EventData, ExpectedVersion, Retention, Store};
+use common::{event, read_everything, small_segments};
+
+/// Appends `n` events round-robin over `streams`; returns each stream's events' positions.
+fn fill(store: &Store, streams: &[&str], n: u64) {
+    for i in 0..n {
+        let stream = streams[(i % streams.len() as u64) as usize];
+        store
+            .append(stream, ExpectedVersion::Any, [event(stream, i)])
+            .expect("append");
+    }
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").metadata().expect("metadata"))
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn stream_events(store: &Store, stream: &str) -> Vec<annals::RecordedEvent> {
+    store
+        .read_stream(stream, 0)
+        .collect::<annals::Result<_>>()
+        .expect("read_stream")
+}
+
+#[test]
+fn compaction_removes_what_retention_hides_and_keeps_everything_else_byte_for_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let streams = ["sensor-1", "sensor-2", "order-1", "order-2", "gone-1"];
+    let store = Store::open_with(dir.path(), small_segments()).expect("open");
+    fill(&store, &streams, 3_000);
+    store
+        .set_retention("sensor-1", Retention::default().max_count(7))
+        .expect("retention");
+    store
+        .set_retention("sensor-2", Retention::default().truncate_before(400))
+        .expect("retention");
+    store
+        .delete_stream("gone-1", ExpectedVersion::Any)
+        .expect("delete");
+    let before_all = read_everything(&store);
+    let before_streams: HashMap<&str, _> = streams
+        .iter()
+        .map(|s| (*s, stream_events(&store, s)))
+        .collect();
+    let versions: Vec<_> = streams.iter().map(|s| store.stream_version(s)).collect();
+    let size_before = dir_bytes(dir.path());
+
+    let report = store.compact().expect("compact");
+    assert!(report.segments_rewritten > 0, "{report:?}");
+    assert!(report.bytes_reclaimed() > 0, "{report:?}");
+
+    // What the rules hid is gone from read_all, except each stream's last event; the rest
+    // is identical, in order.
+    let sealed_end = {
+        let all = read_everything(&store);
+        assert!(all.len() < before_all.len());
+        all
+    };
+    let kept: Vec<_> = before_all
+        .iter()
+        .filter(|ev| sealed_end.iter().any(|k| k.position() == ev.position()))
+        .cloned()
+        .collect();
+    assert_eq!(kept, sealed_end, "kept events are the originals, in order");
+    let removed: Vec<_> = before_all
+        .iter()
+        .filter(|ev| !sealed_end.iter().any(|k| k.position() == ev.position()))
+        .collect();
+    assert_eq!(removed.len() as u64, report.events_removed);
+    for ev in &removed {
+        let visible = before_streams[ev.stream()]
+            .iter()
+            .any(|v| v.position() == ev.position());
+        assert!(!visible, "a visible event was removed: {ev:?}");
+        assert!(
+            ["sensor-1", "sensor-2", "gone-1"].contains(&ev.stream()),
+            "{ev:?}"
+        );
+    }
+    // Stream reads and versions are unchanged; the soft-deleted stream's last event stays
+    // (hidden) so its versions continue.
+    for s in streams {
+        assert_eq!(stream_events(&store, s), before_streams[s], "{s}");
+    }
+    let after: Vec<_> = streams.iter().map(|s| store.stream_version(s)).collect();
+    assert_eq!(after, versions);
+    assert!(dir_bytes(dir.path()) < size_before);
+
+    // Holes: reading from inside one starts at the next event left, in order.
+    let first_removed = removed[0].position();
+    let from_hole: Vec<u64> = store
+        .read_all(first_removed)
+        .map(|e| e.expect("read").position())
+        .collect();
+    let expected: Vec<u64> = sealed_end
+        .iter()
+        .map(|e| e.position())
+        .filter(|&p| p >= first_removed)
+        .collect();
+    assert_eq!(from_hole, expected);
+    assert_eq!(store.next_position(), 3_000);
+
+    // Appends go on; a second compaction of compacted segments removes more.
+    store
+        .append(
+            "sensor-1",
+            ExpectedVersion::Any,
+            [EventData::new("T", vec![1])],
+        )
+        .expect("append after compaction");
+    drop(store);
+    let store = Store::open_with(dir.path(), small_segments()).expect("reopen");
+    let reopened = read_everything(&store);
+    assert_eq!(&reopened[..sealed_end.len()], &sealed_end[..]);
+    assert_eq!(
+        store.stream_version("sensor-1"),
+        Some(versions[0].unwrap() + 1)
+    );
+    assert_eq!(stream_events(&store, "sensor-1").len(), 7);
+    let again = store.compact().expect("compact again");
+    assert!(again.events_removed >= 1, "{again:?}");
+    assert_eq!(stream_events(&store, "sensor-1").len(), 7);
+    drop(store);
+    let report = verify(dir.path()).expect("verify");
+    assert!(report.is_sound(), "{report:?}");
+}
+
+#[test]
+fn a_compacted_store_opens_without_its_index_snapshot_and_side_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let streams = ["a-1", "b-1", "c-1"];
+    {
+        let store = Store::open_with(dir.path(), small_segments()).expect("open");
+        fill(&store, &streams, 1_500);
+        store
+            .set_retention("a-1", Retention::default().max_count(3))
+            .expect("retention");
+        store.compact().expect("compact");
+    }
+    let (all, a, b) = {
+        let store = Store::open_with(dir.path(), small_segments()).expect("reopen");
+        (
+            read_everything(&store),
+            stream_events(&store, "a-1"),
+            stream_events(&store, "b-1"),
+        )
+    };
+    for entry in std::fs::read_dir(dir.path()).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name == "INDEX" || name.ends_with(".idx") {
+            std::fs::remove_file(&path).expect("remove");
+        }
+    }
+    let store = Store::open_with(dir.path(), small_segments()).expect("open without indexes");
+    assert!(!store.open_report().rebuilt_indexes.is_empty());
+    assert_eq!(read_everything(&store), all);
+    assert_eq!(stream_events(&store, "a-1"), a);
+    assert_eq!(stream_events(&store, "b-1"), b);
+    assert_eq!(a.len(), 3);
+    store
+        .append(
+            "a-1",
+            ExpectedVersion::Exact(499),
+            [EventData::new("T", vec![])],
+        )
+        .expect("versions continue after a fallback open");
+}
+
+#[test]
+fn a_subscription_skips_the_holes_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_with(dir.path(), small_segments()).expect("open");
+    fill(&store, &["x-1", "y-1"], 1_000);
+    store
+        .delete_stream("x-1", ExpectedVersion::Any)
+        .expect("delete");
+    store.compact().expect("compact");
+    let expected: Vec<u64> = read_everything(&store)
+        .iter()
+        .map(|e| e.position())
+        .collect();
+    assert!(expected.len() < 1_000);
+    let mut sub = store.subscribe_all(0);
+    let mut got = Vec::new();
+    while let Some(ev) = sub
+        .next_timeout(std::time::Duration::from_millis(50))
+        .expect("subscription")
+    {
+        got.push(ev.position());
+    }
+    assert_eq!(got, expected);
+}
