@@ -116,7 +116,7 @@ mod store;
 mod tests;
 
 pub use backup::BackupReport;
-pub use compact::{CompactReport, EraseReport};
+pub use compact::{CompactReport, EraseReport, Reclaimable};
 pub use error::{Error, Result};
 pub use event::{AppendResult, EventData, EventRef, ExpectedVersion, RecordedEvent};
 #[cfg(feature = "test-hooks")]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::backup::{self, BackupReport};
-use crate::compact::{self, CompactReport, EraseReport, Parts};
+use crate::compact::{self, CompactReport, EraseReport, Parts, Reclaimable};
 use crate::error::Result;
 use crate::event::{AppendResult, EventData, EventRef, ExpectedVersion};
 use crate::fs::dir::DirLock;
@@ -709,8 +709,43 @@ impl Store {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn compact(&self) -> Result<CompactReport> {
+        self.compact_with_progress(|_, _| {})
+    }
+
+    /// [`Store::compact`], calling `progress(done, total)` as it goes (in segments: each
+    /// sealed segment is read, then rewritten if it holds events to remove, so `total` is
+    /// twice their number).
+    pub fn compact_with_progress(
+        &self,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<CompactReport> {
         let _one_at_a_time = self.inner.maintenance.lock();
-        compact::compact(&self.parts()?)
+        compact::compact(&self.parts()?, &mut progress)
+    }
+
+    /// What [`Store::compact`] would remove now from the sealed segments, and the bytes of
+    /// those events, counted over the streams with retention rules of their own (soft
+    /// deletes among them; streams that only [`Options::default_retention`] limits are not
+    /// counted). It reads those streams' events, not the whole log. Works on read-only
+    /// handles too (`annals stat` shows it).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use annals::{EventData, ExpectedVersion, Options, Store};
+    ///
+    /// let store = Store::open_with(dir.path(), Options::default().segment_size(64 << 10))?;
+    /// for n in 0..1_000u32 {
+    ///     store.append("cart-1", ExpectedVersion::Any, [EventData::new("Added", vec![0; 100])])?;
+    /// }
+    /// store.delete_stream("cart-1", ExpectedVersion::Any)?;
+    /// let before = store.reclaimable()?;
+    /// assert!(before.events > 0 && before.bytes > before.events * 100);
+    /// assert_eq!(store.compact()?.events_removed, before.events);
+    /// assert_eq!(store.reclaimable()?.events, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reclaimable(&self) -> Result<Reclaimable> {
+        compact::reclaimable(&self.inner.view, &self.inner.retention)
     }
 
     /// What compaction and erasure work on; [`Error::ReadOnly`](crate::Error::ReadOnly) for

@@ -22,7 +22,8 @@ pub fn stat(dir: &Path, as_json: bool) -> CliResult<ExitCode> {
         n => event_at(&store, n - 1)?,
     };
     let checkpoints = checkpoint_rows(&store)?;
-    let (ruled, hidden) = retention_summary(&store);
+    let ruled = store.retentions().len();
+    let reclaimable = store.reclaimable().map_err(|e| e.to_string())?;
     let stat = json!({
         "store": dir.display().to_string(),
         "segments": report.segments,
@@ -34,7 +35,11 @@ pub fn stat(dir: &Path, as_json: bool) -> CliResult<ExitCode> {
         "first": first.as_ref().map(summary),
         "last": last.as_ref().map(summary),
         "checkpoints": checkpoints,
-        "retention": {"streams_with_rules": ruled, "events_hidden_by_version": hidden},
+        "retention": {
+            "streams_with_rules": ruled,
+            "reclaimable_events": reclaimable.events,
+            "reclaimable_bytes": reclaimable.bytes,
+        },
         "opening": {
             "duration_ms": report.duration.as_secs_f64() * 1000.0,
             "snapshot_position": report.snapshot_position,
@@ -75,8 +80,9 @@ pub fn stat(dir: &Path, as_json: bool) -> CliResult<ExitCode> {
         }
     }
     println!(
-        "retention    {ruled} streams with rules of their own (soft deletes among them), \
-         {hidden} events hidden from stream reads by version (kept in the log until compaction)"
+        "retention    {ruled} streams with rules of their own (soft deletes among them); \
+         reclaimable by `annals compact`: {} events, {} bytes in {} streams",
+        reclaimable.events, reclaimable.bytes, reclaimable.streams
     );
     println!("opening      {}", opening_text(report));
     Ok(ExitCode::SUCCESS)
@@ -140,18 +146,6 @@ pub fn checkpoints(dir: &Path) -> CliResult<ExitCode> {
 
 /// Streams with rules of their own, and the events their `truncate_before` and `max_count`
 /// hide (those `max_age` hides depend on the clock and are not counted).
-fn retention_summary(store: &Store) -> (usize, u64) {
-    let rules = store.retentions();
-    let hidden = rules
-        .iter()
-        .filter_map(|(stream, r)| {
-            let last = store.stream_version(stream)?;
-            Some(r.first_visible(last).min(last + 1))
-        })
-        .sum();
-    (rules.len(), hidden)
-}
-
 /// Every checkpoint with how far behind the end of the log it is, and every damaged one.
 fn checkpoint_rows(store: &Store) -> CliResult<Vec<Value>> {
     let next = store.next_position();

@@ -1,6 +1,6 @@
-//! `annals`: look inside an annals event store, check it, back it up, and move its events in
-//! and out as JSON Lines. Every command that only reads opens the store read-only, so it runs
-//! beside the application that writes it.
+//! `annals`: look inside an annals event store, check it, back it up, move its events in and
+//! out as JSON Lines, compact it and erase streams. Every command that only reads opens the
+//! store read-only, so it runs beside the application that writes it.
 //!
 //! Exit codes: 0 success; 1 `verify` found damage; 2 an error (one line on stderr).
 
@@ -9,6 +9,7 @@ mod dump;
 mod import;
 mod inspect;
 mod line;
+mod maintain;
 mod progress;
 
 use std::path::PathBuf;
@@ -84,17 +85,22 @@ enum Command {
         /// The store directory.
         dir: PathBuf,
     },
-    /// Rewrite sealed segments without deleted and expired events (not available yet).
+    /// Rewrite sealed segments without soft-deleted and expired events, reclaiming their
+    /// space (opens the store for writing: stop the application first).
     Compact {
         /// The store directory.
         dir: PathBuf,
     },
-    /// Remove every trace of a stream (not available yet).
+    /// Remove every trace of a stream from every file (GDPR erasure; opens the store for
+    /// writing: stop the application first). Asks to type the stream's name on a terminal.
     Erase {
         /// The store directory.
         dir: PathBuf,
         /// The stream to erase.
         stream: String,
+        /// Erase without asking (required when stdin is not a terminal).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -146,8 +152,8 @@ fn main() -> ExitCode {
         } => dump::tail(&dir, from, checkpoint.as_deref(), limit, poll_ms),
         Command::Backup { dir, dest } => backup::backup(&dir, &dest),
         Command::Checkpoints { dir } => inspect::checkpoints(&dir),
-        Command::Compact { .. } => Err(not_yet("compact")),
-        Command::Erase { .. } => Err(not_yet("erase")),
+        Command::Compact { dir } => maintain::compact(&dir),
+        Command::Erase { dir, stream, yes } => maintain::erase(&dir, &stream, yes),
     };
     match result {
         Ok(code) => code,
@@ -156,11 +162,4 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn not_yet(command: &str) -> String {
-    format!(
-        "{command} is not available yet: it arrives with deletion, retention and erasure \
-         (compaction) in a later release"
-    )
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use annals::{EventData, ExpectedVersion, RecordedEvent, Store};
+use annals::{EventData, ExpectedVersion, Options, RecordedEvent, Store};
 use assert_cmd::Command;
 
 fn annals() -> Command {
@@ -216,18 +216,21 @@ fn bad_directories_give_one_line_and_a_non_zero_exit() {
         !missing.exists(),
         "an inspecting command created the directory"
     );
-    for args in [
-        vec!["compact", path(dir.path())],
-        vec!["erase", path(dir.path()), "user-1"],
-    ] {
-        let out = run(&args);
-        assert_eq!(out.status.code(), Some(2));
-        assert!(
-            text(&out.stderr).contains("not available yet"),
-            "{}",
-            text(&out.stderr)
-        );
+    for d in [&missing, &not_a_store] {
+        for args in [
+            vec!["compact", path(d)],
+            vec!["erase", path(d), "user-1", "--yes"],
+        ] {
+            let out = run(&args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            assert_eq!(text(&out.stderr).lines().count(), 1, "{args:?}");
+        }
     }
+    assert!(!missing.exists(), "compact or erase created a store");
+    assert!(
+        !not_a_store.join("MANIFEST").exists(),
+        "compact or erase made a store"
+    );
     assert!(run(&["--help"]).status.success());
     for command in [
         "stat",
@@ -303,7 +306,11 @@ fn stat_and_checkpoints_describe_a_store_open_for_writing_elsewhere() {
         "{stat}"
     );
     assert!(stat.contains("retention    1 streams with rules"), "{stat}");
-    assert!(stat.contains("4 events hidden from stream reads"), "{stat}");
+    // Its events are in the tail, which compaction leaves alone.
+    assert!(
+        stat.contains("reclaimable by `annals compact`: 0 events"),
+        "{stat}"
+    );
     let json: serde_json::Value =
         serde_json::from_slice(&run(&["stat", path(dir.path()), "--json"]).stdout).expect("JSON");
     assert_eq!(json["events"], 10);
@@ -423,4 +430,79 @@ fn backup_while_a_writer_appends_copies_a_consistent_prefix() {
     assert_eq!(run(&["verify", path(&copy)]).status.code(), Some(0));
     let again = run(&["backup", path(&live), path(&copy)]);
     assert_eq!(again.status.code(), Some(2), "a backup never overwrites");
+}
+
+#[test]
+fn compact_reclaims_what_stat_shows_and_erase_asks_unless_told_yes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store =
+            Store::open_with(dir.path(), Options::default().segment_size(64 << 10)).expect("open");
+        for n in 0..2_000u32 {
+            let stream = ["cart-1", "user-77", "order-1"][n as usize % 3];
+            store
+                .append(
+                    stream,
+                    ExpectedVersion::Any,
+                    [EventData::new("T", vec![7; 120])],
+                )
+                .expect("append");
+        }
+        store
+            .delete_stream("cart-1", ExpectedVersion::Any)
+            .expect("delete");
+    }
+    let stat = text(&run(&["stat", path(dir.path())]).stdout);
+    assert!(
+        !stat.contains("reclaimable by `annals compact`: 0 events"),
+        "{stat}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&run(&["stat", path(dir.path()), "--json"]).stdout).expect("JSON");
+    let reclaimable = json["retention"]["reclaimable_events"]
+        .as_u64()
+        .expect("count");
+    assert!(reclaimable > 0);
+
+    let out = run(&["compact", path(dir.path())]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(&format!("{reclaimable} events removed")),
+        "{said}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&run(&["stat", path(dir.path()), "--json"]).stdout).expect("JSON");
+    assert_eq!(json["retention"]["reclaimable_events"], 0);
+
+    // Not on a terminal: erase refuses without --yes, and nothing changes.
+    let out = annals()
+        .args(["erase", path(dir.path()), "user-77"])
+        .write_stdin("user-77\n")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--yes"), "{}", text(&out.stderr));
+    let dump = text(&run(&["dump", path(dir.path()), "--stream", "user-77"]).stdout);
+    assert_eq!(dump.lines().count(), 667);
+
+    let out = run(&["erase", path(dir.path()), "user-77", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("667 events removed"));
+    let dump = text(&run(&["dump", path(dir.path())]).stdout);
+    assert!(!dump.contains("user-77"));
+    let out = run(&["erase", path(dir.path()), "user-77", "--yes"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("has no events"));
+    assert!(run(&["verify", path(dir.path())]).status.success());
+
+    // A store open elsewhere is refused with what to do instead.
+    let _open = Store::open(dir.path()).expect("open");
+    let out = run(&["compact", path(dir.path())]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("Store::compact"),
+        "{}",
+        text(&out.stderr)
+    );
 }

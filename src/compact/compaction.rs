@@ -40,15 +40,21 @@ impl StreamCut {
 }
 
 /// Removes from sealed segments what retention rules and soft deletes hide: see
-/// [`Store::compact`](crate::Store::compact).
-pub(crate) fn compact(parts: &Parts<'_>) -> Result<CompactReport> {
+/// [`Store::compact`](crate::Store::compact). `progress(done, total)` follows the work in
+/// segments (each is read once and maybe rewritten: twice the segments in all).
+pub(crate) fn compact(
+    parts: &Parts<'_>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<CompactReport> {
     let started = Instant::now();
     let sealed = parts.commit.writer().sealed_segments();
+    let total = 2 * sealed.len() as u64;
     let mut cuts: HashMap<String, Option<StreamCut>> = HashMap::new();
     // For each segment, the first version it holds of each stream with rules.
     let mut firsts: Vec<Vec<(String, u64)>> = Vec::with_capacity(sealed.len());
-    for segment in &sealed {
+    for (i, segment) in sealed.iter().enumerate() {
         firsts.push(read_segment(parts, segment, &mut cuts)?);
+        progress(i as u64 + 1, total);
     }
     let cut_of = |stream: &str| {
         cuts.get(stream)
@@ -66,7 +72,8 @@ pub(crate) fn compact(parts: &Parts<'_>) -> Result<CompactReport> {
         segments_read: sealed.len(),
         ..CompactReport::default()
     };
-    for (segment, firsts) in sealed.iter().zip(&firsts) {
+    for (i, (segment, firsts)) in sealed.iter().zip(&firsts).enumerate() {
+        progress(sealed.len() as u64 + i as u64 + 1, total);
         if !firsts.iter().any(|(stream, first)| *first < cut_of(stream)) {
             continue;
         }

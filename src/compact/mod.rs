@@ -13,6 +13,7 @@
 
 mod compaction;
 mod erasure;
+mod reclaimable;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ use std::time::Duration;
 
 pub(crate) use compaction::compact;
 pub(crate) use erasure::erase;
+pub(crate) use reclaimable::reclaimable;
+pub use reclaimable::Reclaimable;
 
 use crate::error::Result;
 use crate::format::RecordView;

@@ -154,19 +154,10 @@ impl<'a> IndexBuilder<'a> {
         prev: u64,
     ) -> std::result::Result<&mut StreamEntry, Damage> {
         let known = self.streams.get(stream).copied();
-        let mut compacted = false;
         let (head, in_base) = match known {
             Some(i) => (Some(self.built[i].entry.head()), None),
             None => match self.in_base(stream, version, prev) {
                 Ok(Some((head, slot))) => (Some(head), Some(slot)),
-                Ok(None) if version > 0 && self.removed(prev) => {
-                    compacted = true;
-                    let head = Head {
-                        last_version: version - 1,
-                        last_location: prev,
-                    };
-                    (Some(head), None)
-                }
                 Ok(None) => (None, None),
                 Err(e) => {
                     self.failure = Some(e);
@@ -177,25 +168,43 @@ impl<'a> IndexBuilder<'a> {
                 }
             },
         };
+        // Versions that compaction removed: the event points back at one of them.
+        let mut removed_from = None;
         if let Some(damage) = check_continues(stream, version, prev, head) {
-            return Err(damage);
+            let next = head.map_or(Some(0), |h| h.last_version.checked_add(1));
+            match next {
+                Some(next) if version > next && prev != NO_PREV && self.removed(prev) => {
+                    removed_from = Some(next);
+                }
+                _ => return Err(damage),
+            }
         }
         let i = match known {
             Some(i) => i,
             None => {
                 self.streams.insert(stream.into(), self.built.len());
-                let mut entry = StreamEntry::continuing(head);
-                if compacted {
-                    // No layer holds the removed versions' checkpoints: reads never reach
-                    // them (retention hides them), so they name no event.
-                    let below = std::mem::take(&mut entry.cp_base);
-                    entry.checkpoints = vec![NO_PREV; below as usize];
-                }
-                self.built.push(Built { entry, in_base });
+                self.built.push(Built {
+                    entry: StreamEntry::continuing(head),
+                    in_base,
+                });
                 self.built.len() - 1
             }
         };
-        Ok(&mut self.built[i].entry)
+        let entry = &mut self.built[i].entry;
+        if let Some(from) = removed_from {
+            // No layer holds the removed versions' checkpoints: reads never reach them
+            // (retention hides them), so they name no event.
+            let before = from
+                .checked_sub(1)
+                .map_or(0, StreamEntry::expected_checkpoints);
+            let missing = StreamEntry::expected_checkpoints(version - 1) - before;
+            entry
+                .checkpoints
+                .extend(std::iter::repeat_n(NO_PREV, missing as usize));
+            entry.last_version = version - 1;
+            entry.last_location = prev;
+        }
+        Ok(entry)
     }
 
     /// The finished live layer. Each stream goes where the snapshot has it; a new one takes

@@ -183,14 +183,11 @@ fn walk(
 /// at its end position and data end. One frame read: how opening checks a side file or the
 /// index snapshot against the log without scanning it.
 ///
-/// A rewritten segment holds its original end (what index snapshots written before the
-/// rewrite name: every location they hold is an original one), and its last frame as
-/// rewritten, ending where the original ended (or no frame at all, if every event went).
+/// In a rewritten segment that is its last frame as rewritten, ending at the position where
+/// the original ended (or no frame at all, if every event went): a side file written before
+/// the rewrite does not match.
 pub fn holds_frame(segment: &Segment, end: &SegmentEnd) -> bool {
     let original = segment.original_end();
-    if original.as_ref() == Some(end) {
-        return true;
-    }
     if original.is_some() && end.last_frame_offset == 0 {
         return original.is_some_and(|o| o.end_position == end.end_position)
             && end.data_end as usize == SEGMENT_HEADER_LEN
@@ -206,6 +203,15 @@ pub fn holds_frame(segment: &Segment, end: &SegmentEnd) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether `segment` is what an index snapshot that names `end` as its last frame saw: it
+/// holds that frame ([`holds_frame`]), or it was rewritten since from a segment that ended
+/// there (every location the snapshot holds is an original one, which the rewritten segment
+/// maps). Side files are checked with [`holds_frame`] alone: one written before a rewrite
+/// lists removed events.
+pub fn covers(segment: &Segment, end: &SegmentEnd) -> bool {
+    segment.original_end().as_ref() == Some(end) || holds_frame(segment, end)
 }
 
 /// Whether no frame follows the data end of `end` in `segment` (as in a sealed segment that

@@ -37,7 +37,7 @@ use crate::index::mapped::MappedIndex;
 use crate::index::persist::fingerprint;
 use crate::index::side_file::{index_path, SegmentIndex};
 use crate::index::{Layer, StreamHasher, StreamIndex, CHECKPOINT_INTERVAL};
-use crate::log::scan::{ends_at, holds_frame, walk_frames, walk_frames_from, Walked};
+use crate::log::scan::{covers, ends_at, walk_frames, walk_frames_from, Walked};
 use crate::log::Snapshot;
 
 /// What opening a store found and did.
@@ -300,7 +300,7 @@ impl LogParts<'_> {
                 || (ends_at(segment, end)
                     && self.segment(seq as u64 + 1).map(|s| s.base_position())
                         == Some(end.end_position));
-            if !holds_frame(segment, end) || !sealed_end {
+            if !covers(segment, end) || !sealed_end {
                 return Err(format!(
                     "the log does not match it: {} does not end at offset {} with the frame \
                      the snapshot names",

@@ -24,10 +24,16 @@ impl Writer {
             }
             *self.committed.write() = self.state.clone();
         }
+        self.finish_indexers();
+        Ok(())
+    }
+
+    /// Waits until the side files of segments sealed since opening are written: none may be
+    /// written after a rewrite of its segment (it would describe the old file).
+    pub fn finish_indexers(&mut self) {
         for thread in self.indexers.drain(..) {
             let _ = thread.join();
         }
-        Ok(())
     }
 
     /// Puts `segment`, a rewrite of the sealed segment with its sequence number, in the log
@@ -69,8 +75,9 @@ impl Writer {
         }
     }
 
-    /// The sealed segments as the writer has them now.
-    pub fn sealed_segments(&self) -> Vec<Arc<Segment>> {
+    /// The sealed segments as the writer has them now, their side files written.
+    pub fn sealed_segments(&mut self) -> Vec<Arc<Segment>> {
+        self.finish_indexers();
         let segments = &self.state.segments;
         segments[..segments.len() - 1].to_vec()
     }
