@@ -123,7 +123,7 @@ pub use event::{AppendResult, EventData, EventRef, ExpectedVersion, RecordedEven
 #[doc(hidden)]
 pub use hooks::FaultPlan;
 pub use lifecycle::Retention;
-pub use options::{Durability, Options, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+pub use options::{BackgroundCompaction, Durability, Options, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 pub use read::{ReadAll, ReadStream, ReadStreamBackward};
 pub use recover::{IndexRebuild, OpenReport, TailCut};
 pub use store::{Stats, Store};

@@ -58,6 +58,19 @@ pub struct Options {
     pub dedup_window: u64,
     /// Retention of streams without their own: see [`Options::default_retention()`].
     pub default_retention: Retention,
+    /// Compaction on a background thread: see [`Options::background_compaction()`].
+    pub background_compaction: Option<BackgroundCompaction>,
+}
+
+/// How often a background thread compacts the store, and how much I/O it may use: see
+/// [`Options::background_compaction()`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackgroundCompaction {
+    /// Time between the end of one compaction and the start of the next.
+    pub every: Duration,
+    /// Bytes per second it may read and write, on average over each compaction.
+    pub max_bytes_per_sec: u64,
 }
 
 impl Default for Options {
@@ -71,6 +84,7 @@ impl Default for Options {
             max_event_size: 16 << 20,
             dedup_window: 1_000_000,
             default_retention: Retention::default(),
+            background_compaction: None,
         }
     }
 }
@@ -124,6 +138,29 @@ impl Options {
         self
     }
 
+    /// Compacts the store on a background thread (default: never): every `every`, it does
+    /// what [`Store::compact`](crate::Store::compact) does, reading and writing at most
+    /// `max_bytes_per_sec` on average (it sleeps between segments to keep to it), so that
+    /// appends and reads keep the disk. It stops between two segments when the store closes.
+    /// [`Store::last_background_compaction`](crate::Store::last_background_compaction) says
+    /// how the last run went.
+    ///
+    /// ```
+    /// use annals::Options;
+    /// use std::time::Duration;
+    ///
+    /// let options = Options::default().background_compaction(Duration::from_secs(600), 20 << 20);
+    /// assert_eq!(options.background_compaction.map(|b| b.max_bytes_per_sec), Some(20 << 20));
+    /// ```
+    #[must_use]
+    pub fn background_compaction(mut self, every: Duration, max_bytes_per_sec: u64) -> Self {
+        self.background_compaction = Some(BackgroundCompaction {
+            every,
+            max_bytes_per_sec,
+        });
+        self
+    }
+
     /// Replaces the hash of stream names used by the in-memory index. For tests that force
     /// hash collisions (streams must never mix, whatever the hash); not part of the stable API.
     #[cfg(feature = "test-hooks")]
@@ -171,6 +208,13 @@ impl Options {
             return Err(Error::InvalidInput(
                 "flush_interval must be longer than zero".into(),
             ));
+        }
+        if let Some(b) = &self.background_compaction {
+            if b.every.is_zero() || b.max_bytes_per_sec == 0 {
+                return Err(Error::InvalidInput(
+                    "background_compaction needs an interval and a rate above zero".into(),
+                ));
+            }
         }
         self.default_retention.validate()
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::backup::{self, BackupReport};
-use crate::compact::{self, CompactReport, EraseReport, Parts, Reclaimable};
+use crate::compact::{self, Background, CompactReport, EraseReport, Maintainer, Pace, Reclaimable};
 use crate::error::Result;
 use crate::event::{AppendResult, EventData, EventRef, ExpectedVersion};
 use crate::fs::dir::DirLock;
@@ -35,21 +35,23 @@ pub struct Store {
 }
 
 struct Inner {
+    /// Declared first so it stops first: the background compaction thread, if any.
+    background: Option<Background>,
     dir: PathBuf,
     options: Options,
     report: OpenReport,
     /// `None` when opened read-only.
-    commit: Option<GroupCommit>,
+    commit: Option<Arc<GroupCommit>>,
     /// The committed log, the stream index and the commit signal, as the writer publishes them.
     view: LogView,
     /// Every stream's retention rules and soft deletes.
-    retention: Retentions,
+    retention: Arc<Retentions>,
     /// Checkpoints are saved one at a time.
     checkpoint_lock: Mutex<()>,
     /// A read-only handle refreshes one at a time.
     refresh_lock: Mutex<()>,
-    /// Compactions and erasures run one at a time.
-    maintenance: Mutex<()>,
+    /// What compaction and erasure work on; `None` when opened read-only.
+    maintainer: Option<Maintainer>,
     // Declared last so it is released last, after the writer has synced and stopped. A
     // read-only handle takes no lock.
     _lock: Option<DirLock>,
@@ -179,9 +181,22 @@ impl Store {
         view: LogView,
         lock: Option<DirLock>,
     ) -> Result<Store> {
-        let retention = Retentions::load(&dir, options.default_retention)?;
+        let retention = Arc::new(Retentions::load(&dir, options.default_retention)?);
+        let commit = commit.map(Arc::new);
+        let maintainer = commit.as_ref().map(|commit| Maintainer {
+            dir: dir.clone(),
+            commit: Arc::clone(commit),
+            view: view.clone(),
+            retention: Arc::clone(&retention),
+            one_at_a_time: Arc::new(Mutex::new(())),
+        });
+        let background = match (&maintainer, options.background_compaction) {
+            (Some(m), Some(config)) => Some(Background::start(m.clone(), config)?),
+            _ => None,
+        };
         Ok(Store {
             inner: Arc::new(Inner {
+                background,
                 dir,
                 options,
                 report,
@@ -190,7 +205,7 @@ impl Store {
                 retention,
                 checkpoint_lock: Mutex::new(()),
                 refresh_lock: Mutex::new(()),
-                maintenance: Mutex::new(()),
+                maintainer,
                 _lock: lock,
             }),
         })
@@ -206,7 +221,7 @@ impl Store {
     fn commit(&self) -> Result<&GroupCommit> {
         self.inner
             .commit
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| crate::Error::ReadOnly {
                 dir: self.inner.dir.clone(),
             })
@@ -678,8 +693,9 @@ impl Store {
     /// ```
     pub fn erase_stream(&self, stream: &str) -> Result<EraseReport> {
         check_name("stream name", stream)?;
-        let _one_at_a_time = self.inner.maintenance.lock();
-        compact::erase(&self.parts()?, stream)
+        let m = self.maintainer()?;
+        let _one_at_a_time = m.one_at_a_time.lock();
+        compact::erase(m, stream)
     }
 
     /// Removes from the sealed segments the events that soft deletes and retention rules
@@ -719,8 +735,19 @@ impl Store {
         &self,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<CompactReport> {
-        let _one_at_a_time = self.inner.maintenance.lock();
-        compact::compact(&self.parts()?, &mut progress)
+        let m = self.maintainer()?;
+        let _one_at_a_time = m.one_at_a_time.lock();
+        let pace = Pace {
+            progress: &mut progress,
+            spent: &mut |_| true,
+        };
+        compact::compact(m, pace)
+    }
+
+    /// How the last run of background compaction ([`Options::background_compaction`])
+    /// went: `None` if it is not configured or has not finished a run yet.
+    pub fn last_background_compaction(&self) -> Option<Result<CompactReport>> {
+        self.inner.background.as_ref().and_then(Background::last)
     }
 
     /// What [`Store::compact`] would remove now from the sealed segments, and the bytes of
@@ -750,13 +777,13 @@ impl Store {
 
     /// What compaction and erasure work on; [`Error::ReadOnly`](crate::Error::ReadOnly) for
     /// a read-only handle.
-    fn parts(&self) -> Result<Parts<'_>> {
-        Ok(Parts {
-            dir: &self.inner.dir,
-            commit: self.commit()?,
-            view: &self.inner.view,
-            retention: &self.inner.retention,
-        })
+    fn maintainer(&self) -> Result<&Maintainer> {
+        self.inner
+            .maintainer
+            .as_ref()
+            .ok_or_else(|| crate::Error::ReadOnly {
+                dir: self.inner.dir.clone(),
+            })
     }
 
     /// Copies the store to `dest` (a missing or empty directory) while appends go on: the copy

@@ -206,3 +206,84 @@ fn a_subscription_skips_the_holes_in_order() {
     }
     assert_eq!(got, expected);
 }
+
+#[test]
+fn a_read_begun_before_a_rewrite_reads_the_old_files_to_the_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_with(dir.path(), small_segments()).expect("open");
+    fill(&store, &["p-1", "q-1"], 1_000);
+    store
+        .delete_stream("p-1", ExpectedVersion::Any)
+        .expect("delete");
+    let before = read_everything(&store);
+    let mut early = store.read_all(0);
+    let first = early.next().expect("one").expect("read");
+    let report = store.compact().expect("compact");
+    assert!(report.events_removed > 0);
+    // The early read holds the old segments (mapped, their files replaced): it sees them all.
+    let rest: Vec<_> = early.map(|e| e.expect("read the old files")).collect();
+    assert_eq!(
+        std::iter::once(first).chain(rest).collect::<Vec<_>>(),
+        before
+    );
+    assert!(read_everything(&store).len() < before.len());
+}
+
+#[test]
+fn a_compacted_store_reads_the_same_read_only_and_from_a_backup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_with(dir.path(), small_segments()).expect("open");
+    fill(&store, &["r-1", "s-1", "t-1"], 1_500);
+    store
+        .set_retention("r-1", Retention::default().max_count(2))
+        .expect("retention");
+    store.erase_stream("t-1").expect("erase");
+    store.compact().expect("compact");
+    let all = read_everything(&store);
+    let reader = Store::open_read_only(dir.path()).expect("read-only");
+    assert_eq!(read_everything(&reader), all);
+    assert_eq!(stream_events(&reader, "r-1"), stream_events(&store, "r-1"));
+    store
+        .backup(copy.path().join("b"))
+        .expect("backup of a compacted store");
+    drop(store);
+    let restored = Store::open_with(copy.path().join("b"), small_segments()).expect("open copy");
+    assert_eq!(read_everything(&restored), all);
+    assert_eq!(stream_events(&restored, "r-1").len(), 2);
+    drop(restored);
+    assert!(verify(copy.path().join("b")).expect("verify").is_sound());
+}
+
+#[test]
+fn background_compaction_removes_what_retention_hides_and_stops_with_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options =
+        small_segments().background_compaction(std::time::Duration::from_millis(20), 50 << 20);
+    let store = Store::open_with(dir.path(), options.clone()).expect("open");
+    fill(&store, &["u-1", "v-1"], 2_000);
+    store
+        .set_retention("u-1", Retention::default().max_count(1))
+        .expect("retention");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let removed = loop {
+        if let Some(Ok(report)) = store.last_background_compaction() {
+            if report.events_removed > 0 {
+                break report.events_removed;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no background compaction ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert!(removed > 900, "{removed}");
+    assert_eq!(stream_events(&store, "u-1").len(), 1);
+    // Closing stops the thread (even mid-run) and releases the directory.
+    fill(&store, &["u-1"], 500);
+    drop(store);
+    let store = Store::open_with(dir.path(), options).expect("reopen at once");
+    assert_eq!(store.stream_version("u-1"), Some(1_499));
+    assert!(Store::open_with(dir.path(), small_segments()).is_err());
+}

@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use super::{CompactReport, Parts};
+use super::{CompactReport, Maintainer, Pace};
 use crate::error::Result;
 use crate::fs::segment::Segment;
 use crate::lifecycle::Retention;
@@ -40,21 +40,26 @@ impl StreamCut {
 }
 
 /// Removes from sealed segments what retention rules and soft deletes hide: see
-/// [`Store::compact`](crate::Store::compact). `progress(done, total)` follows the work in
-/// segments (each is read once and maybe rewritten: twice the segments in all).
-pub(crate) fn compact(
-    parts: &Parts<'_>,
-    progress: &mut dyn FnMut(u64, u64),
-) -> Result<CompactReport> {
+/// [`Store::compact`](crate::Store::compact). Progress counts steps: each segment is read
+/// once and maybe rewritten (twice the segments in all).
+pub(crate) fn compact(m: &Maintainer, pace: Pace<'_>) -> Result<CompactReport> {
     let started = Instant::now();
-    let sealed = parts.commit.writer().sealed_segments();
+    let sealed = m.commit.writer().sealed_segments();
     let total = 2 * sealed.len() as u64;
     let mut cuts: HashMap<String, Option<StreamCut>> = HashMap::new();
     // For each segment, the first version it holds of each stream with rules.
     let mut firsts: Vec<Vec<(String, u64)>> = Vec::with_capacity(sealed.len());
+    let mut report = CompactReport {
+        segments_read: sealed.len(),
+        ..CompactReport::default()
+    };
     for (i, segment) in sealed.iter().enumerate() {
-        firsts.push(read_segment(parts, segment, &mut cuts)?);
-        progress(i as u64 + 1, total);
+        firsts.push(read_segment(m, segment, &mut cuts)?);
+        (pace.progress)(i as u64 + 1, total);
+        if !(pace.spent)(segment.bytes().len() as u64) {
+            report.duration = started.elapsed();
+            return Ok(report);
+        }
     }
     let cut_of = |stream: &str| {
         cuts.get(stream)
@@ -67,21 +72,20 @@ pub(crate) fn compact(
         .filter(|(_, c)| c.cut() > c.first_seen)
         .map(|(name, c)| (name.clone(), c.cut()))
         .collect();
-    parts.retention.raise_truncations(&raised)?;
-    let mut report = CompactReport {
-        segments_read: sealed.len(),
-        ..CompactReport::default()
-    };
+    m.retention.raise_truncations(&raised)?;
     for (i, (segment, firsts)) in sealed.iter().zip(&firsts).enumerate() {
-        progress(sealed.len() as u64 + i as u64 + 1, total);
+        (pace.progress)(sealed.len() as u64 + i as u64 + 1, total);
         if !firsts.iter().any(|(stream, first)| *first < cut_of(stream)) {
             continue;
         }
-        if let Some(done) = parts.replace(segment, |ev| ev.version < cut_of(ev.stream))? {
+        if let Some(done) = m.replace(segment, |ev| ev.version < cut_of(ev.stream))? {
             report.segments_rewritten += 1;
             report.events_removed += done.removed;
             report.bytes_before += done.bytes_before;
             report.bytes_after += done.bytes_after;
+            if !(pace.spent)(done.bytes_before + done.bytes_after) {
+                break;
+            }
         }
     }
     report.duration = started.elapsed();
@@ -92,7 +96,7 @@ pub(crate) fn compact(
 /// (`None`: a stream without rules); returns the first version of each stream with rules in
 /// the segment.
 fn read_segment(
-    parts: &Parts<'_>,
+    m: &Maintainer,
     segment: &Segment,
     cuts: &mut HashMap<String, Option<StreamCut>>,
 ) -> Result<Vec<(String, u64)>> {
@@ -103,7 +107,7 @@ fn read_segment(
         let cut = match cuts.get_mut(ev.stream) {
             Some(cut) => cut,
             None => {
-                let planned = match plan_stream(parts, ev.stream, ev.version) {
+                let planned = match plan_stream(m, ev.stream, ev.version) {
                     Ok(planned) => planned,
                     Err(e) => {
                         failure.get_or_insert(e);
@@ -136,12 +140,12 @@ fn read_segment(
 
 /// What the pass starts with for `stream`, first seen at `version`: `None` if no rule
 /// applies to it (or it has no events any more).
-fn plan_stream(parts: &Parts<'_>, stream: &str, version: u64) -> Result<Option<StreamCut>> {
-    let rule = parts.retention.get(stream);
+fn plan_stream(m: &Maintainer, stream: &str, version: u64) -> Result<Option<StreamCut>> {
+    let rule = m.retention.get(stream);
     if rule == Retention::default() {
         return Ok(None);
     }
-    let last = parts
+    let last = m
         .view
         .lookup(stream, |_, found| Ok(found.map(|f| f.head.last_version)))?;
     Ok(last.map(|last| StreamCut {

@@ -8,22 +8,22 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use super::{EraseReport, Parts};
+use super::{EraseReport, Maintainer};
 use crate::error::{Error, Result};
 use crate::format::{split_location, NO_PREV};
 use crate::index::Head;
 
 /// Erases `stream`: see [`Store::erase_stream`](crate::Store::erase_stream).
-pub(crate) fn erase(parts: &Parts<'_>, stream: &str) -> Result<EraseReport> {
+pub(crate) fn erase(m: &Maintainer, stream: &str) -> Result<EraseReport> {
     let started = Instant::now();
     let head = {
-        let mut writer = parts.commit.writer();
-        let head = parts
+        let mut writer = m.commit.writer();
+        let head = m
             .view
             .lookup(stream, |_, found| Ok(found.map(|f| f.head)))?;
         if let Some(head) = head {
             writer.set_erasing(stream, true);
-            let tail_seq = parts.view.snapshot().segments.last().map(|s| s.seq());
+            let tail_seq = m.view.snapshot().segments.last().map(|s| s.seq());
             if Some(split_location(head.last_location).0) == tail_seq {
                 if let Err(e) = writer.seal_tail() {
                     writer.set_erasing(stream, false);
@@ -35,16 +35,16 @@ pub(crate) fn erase(parts: &Parts<'_>, stream: &str) -> Result<EraseReport> {
     };
     let mut report = EraseReport::default();
     if let Some(head) = head {
-        let erased = erase_events(parts, stream, head, &mut report);
-        parts.commit.writer().set_erasing(stream, false);
+        let erased = erase_events(m, stream, head, &mut report);
+        m.commit.writer().set_erasing(stream, false);
         erased?;
     }
     // Last: its name in the index snapshot, and its rules (a soft delete that hid it).
     if head.is_some() {
-        parts.commit.writer().forget_erased(stream)?;
+        m.commit.writer().forget_erased(stream)?;
     }
-    if parts.retention.own(stream).is_some() {
-        parts.retention.remove(stream)?;
+    if m.retention.own(stream).is_some() {
+        m.retention.remove(stream)?;
     }
     report.duration = started.elapsed();
     Ok(report)
@@ -52,17 +52,12 @@ pub(crate) fn erase(parts: &Parts<'_>, stream: &str) -> Result<EraseReport> {
 
 /// Hides the stream whose last event is `head`, then rewrites every segment holding its
 /// events without them.
-fn erase_events(
-    parts: &Parts<'_>,
-    stream: &str,
-    head: Head,
-    report: &mut EraseReport,
-) -> Result<()> {
-    parts.retention.update(stream, |own| {
+fn erase_events(m: &Maintainer, stream: &str, head: Head, report: &mut EraseReport) -> Result<()> {
+    m.retention.update(stream, |own| {
         let own = own.unwrap_or_default();
         own.truncate_before(own.truncate_before.unwrap_or(0).max(head.last_version + 1))
     })?;
-    let snapshot = parts.view.snapshot();
+    let snapshot = m.view.snapshot();
     let mut holding = BTreeSet::new();
     let mut location = head.last_location;
     // The chain ends at the stream's first event, or where an earlier compaction or an
@@ -79,9 +74,9 @@ fn erase_events(
         }
         location = view.prev;
     }
-    let sealed = parts.commit.writer().sealed_segments();
+    let sealed = m.commit.writer().sealed_segments();
     for segment in sealed.iter().filter(|s| holding.contains(&s.seq())) {
-        if let Some(done) = parts.replace(segment, |ev| ev.stream == stream)? {
+        if let Some(done) = m.replace(segment, |ev| ev.stream == stream)? {
             report.segments_rewritten += 1;
             report.events_removed += done.removed;
             report.bytes_before += done.bytes_before;

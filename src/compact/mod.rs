@@ -11,14 +11,18 @@
 //!
 //! May import every folder before `write` and `write`.
 
+mod background;
 mod compaction;
 mod erasure;
 mod reclaimable;
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
+pub(crate) use background::Background;
 pub(crate) use compaction::compact;
 pub(crate) use erasure::erase;
 pub(crate) use reclaimable::reclaimable;
@@ -75,16 +79,29 @@ pub struct EraseReport {
     pub duration: Duration,
 }
 
-/// What compaction and erasure work on.
-pub(crate) struct Parts<'a> {
+/// What compaction and erasure work on: shared with the background thread, which must not
+/// keep the store itself alive.
+#[derive(Debug, Clone)]
+pub(crate) struct Maintainer {
     /// The store's directory.
-    pub dir: &'a Path,
+    pub dir: PathBuf,
     /// The writer (held only for moments).
-    pub commit: &'a GroupCommit,
+    pub commit: Arc<GroupCommit>,
     /// The log and index readers see.
-    pub view: &'a LogView,
+    pub view: LogView,
     /// Every stream's retention rules.
-    pub retention: &'a Retentions,
+    pub retention: Arc<Retentions>,
+    /// Compactions and erasures run one at a time.
+    pub one_at_a_time: Arc<Mutex<()>>,
+}
+
+/// How a compaction reports progress and keeps to a budget of I/O.
+pub(crate) struct Pace<'a> {
+    /// Called with (steps done, steps in all).
+    pub progress: &'a mut dyn FnMut(u64, u64),
+    /// Called with the bytes read or written by each step; `false` stops the compaction
+    /// between two segments (the store is closing).
+    pub spent: &'a mut dyn FnMut(u64) -> bool,
 }
 
 /// What rewriting one segment removed and reclaimed.
@@ -94,7 +111,7 @@ struct Replaced {
     bytes_after: u64,
 }
 
-impl Parts<'_> {
+impl Maintainer {
     /// Rewrites the sealed `segment` without the events `remove` picks and puts the new file
     /// in the log: side file removed, segment replaced, side file written anew, writer told.
     /// `None` if it removes nothing.
@@ -103,18 +120,19 @@ impl Parts<'_> {
         segment: &Segment,
         remove: impl FnMut(&RecordView<'_>) -> bool,
     ) -> Result<Option<Replaced>> {
-        let side = self.dir.join(index_file_name(segment.base_position()));
+        let dir = self.dir.as_path();
+        let side = dir.join(index_file_name(segment.base_position()));
         match remove_file(&side) {
-            Ok(()) => sync_dir(self.dir)?,
+            Ok(()) => sync_dir(dir)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(crate::Error::io("remove index file", side, e)),
         }
-        let Some(rewrite) = rewrite_segment(self.dir, segment, remove)? else {
+        let Some(rewrite) = rewrite_segment(dir, segment, remove)? else {
             // Nothing removed: the side file comes back as it was.
-            SegmentIndex::build(segment)?.write(self.dir)?;
+            SegmentIndex::build(segment)?.write(dir)?;
             return Ok(None);
         };
-        SegmentIndex::build(&rewrite.segment)?.write(self.dir)?;
+        SegmentIndex::build(&rewrite.segment)?.write(dir)?;
         self.commit
             .writer()
             .replace_segment(Arc::new(rewrite.segment));
