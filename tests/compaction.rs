@@ -287,3 +287,60 @@ fn background_compaction_removes_what_retention_hides_and_stops_with_the_store()
     assert_eq!(store.stream_version("u-1"), Some(1_499));
     assert!(Store::open_with(dir.path(), small_segments()).is_err());
 }
+
+#[test]
+fn stream_reads_and_subscriptions_of_a_compacted_stream_start_at_what_is_left() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_with(dir.path(), small_segments()).expect("open");
+    fill(&store, &["w-1", "z-1"], 2_000);
+    store
+        .set_retention("w-1", Retention::default().max_count(40))
+        .expect("retention");
+    store.compact().expect("compact");
+    // Rules loosened after compaction cannot bring back what it removed.
+    store
+        .set_retention("w-1", Retention::default().max_count(10_000))
+        .expect("retention");
+    let forward: Vec<u64> = store
+        .read_stream("w-1", 0)
+        .map(|e| e.expect("read_stream").version())
+        .collect();
+    assert!(
+        !forward.is_empty() && forward.len() < 1_000,
+        "{}",
+        forward.len()
+    );
+    assert_eq!(*forward.last().unwrap(), 999);
+    let backward: Vec<u64> = store
+        .read_stream_backward("w-1", None)
+        .map(|e| e.expect("read_stream_backward").version())
+        .collect();
+    assert_eq!(backward, forward.iter().rev().copied().collect::<Vec<_>>());
+    let mut sub = store.subscribe_stream("w-1", 0);
+    let mut got = Vec::new();
+    while let Some(ev) = sub
+        .next_timeout(std::time::Duration::from_millis(50))
+        .expect("subscribe_stream")
+    {
+        got.push(ev.version());
+    }
+    assert_eq!(got, forward);
+}
+
+#[test]
+fn compacting_twice_keeps_the_index_snapshot_usable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for round in 0..3u64 {
+        let store = Store::open_with(dir.path(), small_segments()).expect("open");
+        if round > 0 {
+            let report = store.open_report();
+            assert_eq!(report.snapshot_ignored, None, "round {round}");
+            assert!(report.snapshot_position.is_some(), "round {round}");
+        }
+        fill(&store, &["k-1", "m-1"], 1_000);
+        store
+            .set_retention("k-1", Retention::default().max_count(3 + round))
+            .expect("retention");
+        assert!(store.compact().expect("compact").events_removed > 0);
+    }
+}

@@ -201,3 +201,75 @@ fn erasing_a_stream_that_has_no_events_is_a_no_op() {
     ));
     assert_eq!(read_everything(&store).len(), 1);
 }
+
+#[test]
+fn a_live_subscription_goes_on_across_the_rewrite_of_the_segment_it_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_with(dir.path(), small_segments()).expect("open");
+    for i in 0..100u64 {
+        store
+            .append("other-1", ExpectedVersion::Any, [event("other-1", i)])
+            .expect("append");
+        store
+            .append(NAME, ExpectedVersion::Any, [personal(i)])
+            .expect("append personal");
+    }
+    let mut sub = store.subscribe_all(0);
+    let mut seen = Vec::new();
+    while let Some(ev) = sub
+        .next_timeout(std::time::Duration::from_millis(20))
+        .expect("catch up")
+    {
+        seen.push(ev.position());
+    }
+    assert_eq!(seen.len(), 200);
+    // The subscription waits at the end of the tail; erasure seals and rewrites it.
+    store.erase_stream(NAME).expect("erase");
+    let after = store
+        .append("other-1", ExpectedVersion::Any, [event("other-1", 100)])
+        .expect("append after erasure");
+    let next = sub
+        .next_timeout(std::time::Duration::from_secs(5))
+        .expect("read on")
+        .expect("the new event");
+    assert_eq!(next.position(), after.first_position);
+    assert_eq!(next.stream(), "other-1");
+}
+
+#[test]
+fn an_erased_name_used_again_survives_compaction_and_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let crashed = tempfile::tempdir().expect("tempdir");
+    {
+        let store = Store::open_with(dir.path(), small_segments()).expect("open");
+        for i in 0..300u64 {
+            store
+                .append(NAME, ExpectedVersion::Any, [personal(i)])
+                .expect("append");
+        }
+    }
+    // Reopened through the index snapshot that holds the name's hash.
+    let store = Store::open_with(dir.path(), small_segments()).expect("reopen");
+    store.erase_stream(NAME).expect("erase");
+    for i in 0..400u64 {
+        store
+            .append(
+                NAME,
+                ExpectedVersion::Any,
+                [EventData::new("Again", vec![i as u8])],
+            )
+            .expect("a new stream under the name");
+    }
+    store
+        .set_retention(NAME, annals::Retention::default().max_count(5))
+        .expect("retention");
+    store.compact().expect("compact");
+    common::crash_copy(dir.path(), crashed.path());
+    let reopened = Store::open_with(crashed.path(), small_segments()).expect("open after crash");
+    assert_eq!(reopened.stream_version(NAME), Some(399));
+    let versions: Vec<u64> = reopened
+        .read_stream(NAME, 0)
+        .map(|e| e.expect("read").version())
+        .collect();
+    assert_eq!(versions, (395..400).collect::<Vec<_>>());
+}

@@ -3,7 +3,8 @@
 //! rewritten); the stream is hidden from reads durably (a soft delete) before any file
 //! changes; the segments holding its events, found by walking its back pointers, are
 //! rewritten oldest first without them (so a crash leaves the newest events, whose chain
-//! leads a later run to whatever is left); last, its retention entry goes.
+//! leads a later run to whatever is left); last, with the writer held, its name leaves the
+//! index snapshot and its retention entry goes, and appends to it are let through again.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -34,18 +35,24 @@ pub(crate) fn erase(m: &Maintainer, stream: &str) -> Result<EraseReport> {
         head
     };
     let mut report = EraseReport::default();
-    if let Some(head) = head {
-        let erased = erase_events(m, stream, head, &mut report);
-        m.commit.writer().set_erasing(stream, false);
-        erased?;
-    }
-    // Last: its name in the index snapshot, and its rules (a soft delete that hid it).
-    if head.is_some() {
-        m.commit.writer().forget_erased(stream)?;
-    }
-    if m.retention.own(stream).is_some() {
-        m.retention.remove(stream)?;
-    }
+    let erased = match head {
+        Some(head) => erase_events(m, stream, head, &mut report),
+        None => Ok(()),
+    };
+    // Last, in one hold of the writer (appends to the stream wait for it): its name leaves
+    // the index snapshot and its rules go (always: a run after a crash finds no head), and
+    // only then may an append start a new stream under the name.
+    let mut writer = m.commit.writer();
+    let finished = erased.and_then(|()| {
+        writer.forget_erased(stream)?;
+        match m.retention.own(stream) {
+            Some(_) => m.retention.remove(stream),
+            None => Ok(()),
+        }
+    });
+    writer.set_erasing(stream, false);
+    drop(writer);
+    finished?;
     report.duration = started.elapsed();
     Ok(report)
 }

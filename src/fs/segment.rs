@@ -194,7 +194,7 @@ impl Segment {
             let at = self.map.len().saturating_sub(TRAILER_LEN) as u64;
             return Err(Error::corrupt(&self.path, at, reason.clone()));
         }
-        let table = r.trailer.table(&self.map).unwrap_or_default();
+        let table = r.trailer.table_unchecked(&self.map);
         let Ok(offset32) = u32::try_from(offset) else {
             return Ok(None);
         };

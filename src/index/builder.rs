@@ -136,13 +136,20 @@ impl<'a> IndexBuilder<'a> {
             return Ok(None);
         };
         if let Some(e) = base.collided(stream) {
-            return Ok(Some((e.into(), Slot::Collided)));
+            // An erased stream's entry is no stream any more.
+            if !self.removed(e.last_location) {
+                return Ok(Some((e.into(), Slot::Collided)));
+            }
         }
         if version == 0 && prev == NO_PREV {
             return Ok(None);
         }
         let hash = (self.hasher)(stream);
-        Ok(base.stream(hash)?.map(|e| (e.into(), Slot::Hashed(hash))))
+        // An owner whose last event erasure removed holds no stream any more.
+        let owner = base
+            .stream(hash)?
+            .filter(|e| !self.removed(e.last_location));
+        Ok(owner.map(|e| (e.into(), Slot::Hashed(hash))))
     }
 
     /// The entry that an event of `stream` with this version and back pointer continues

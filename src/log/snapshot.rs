@@ -27,21 +27,6 @@ impl Snapshot {
             .saturating_sub(1)
     }
 
-    /// The record at `location`, its checksum verified, and the segment holding it. A record
-    /// that compaction or erasure removed is [`Error::Corrupt`] here: callers that may meet
-    /// one use [`Snapshot::kept_record_at`].
-    pub fn record_at(&self, location: u64) -> Result<(RecordView<'_>, &Segment)> {
-        if let Some(found) = self.kept_record_at(location)? {
-            return Ok(found);
-        }
-        let (seq, offset) = split_location(location);
-        Err(Error::corrupt(
-            self.segments[self.segment_index(seq)?].path(),
-            offset as u64,
-            "an index or back pointer names an event that compaction or erasure removed",
-        ))
-    }
-
     /// Index in `segments` of the segment numbered `seq`.
     fn segment_index(&self, seq: u64) -> Result<usize> {
         let first = self.segments[0].seq();

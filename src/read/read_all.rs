@@ -4,6 +4,8 @@
 //! segments without any lock. Every frame's checksum is verified before any of its events is
 //! returned.
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
 use crate::event::RecordedEvent;
 use crate::format::{
@@ -61,7 +63,18 @@ impl ReadAll {
     /// Continues the read into `newer`, a later snapshot of the same log (it holds every
     /// segment and byte of the current one), without starting over.
     pub(crate) fn extend(&mut self, newer: Snapshot) {
-        self.snapshot = newer;
+        let at = self.at.segment;
+        let same = match (self.snapshot.segments.get(at), newer.segments.get(at)) {
+            (Some(old), Some(new)) => Arc::ptr_eq(old, new),
+            _ => false,
+        };
+        if same || self.at.failed {
+            self.snapshot = newer;
+        } else {
+            // The segment being read was rewritten (compaction or erasure) and its offsets
+            // changed: find the next position anew, positions never change.
+            *self = ReadAll::new(newer, self.next_position());
+        }
     }
 
     /// The next event, decoded in place in the mapped segment (checksums verified, nothing

@@ -13,14 +13,21 @@ use crate::lifecycle::Retention;
 use crate::log::Snapshot;
 
 /// Reads the event of `stream` with `version` at `location`, checking that it is what the
-/// chain promises.
+/// chain promises; `None` if compaction removed it (and so every older version: compaction
+/// removes the oldest events of a stream), or if the index holds no location for it (a
+/// checkpoint of versions compaction removed).
 fn event_at<'s>(
     snapshot: &'s Snapshot,
     stream: &str,
     version: u64,
     location: u64,
-) -> Result<RecordView<'s>> {
-    let (view, segment) = snapshot.record_at(location)?;
+) -> Result<Option<RecordView<'s>>> {
+    if location == NO_PREV {
+        return Ok(None);
+    }
+    let Some((view, segment)) = snapshot.kept_record_at(location)? else {
+        return Ok(None);
+    };
     if view.stream != stream || view.version != version || view.position >= snapshot.next_position {
         return Err(Error::corrupt(
             segment.path(),
@@ -32,7 +39,7 @@ fn event_at<'s>(
             ),
         ));
     }
-    Ok(view)
+    Ok(Some(view))
 }
 
 /// The events of a stream from a version on, oldest first: see
@@ -115,7 +122,9 @@ impl ReadStream {
             None => (last_version, self.last_location),
         };
         for version in (self.next_version..=top).rev() {
-            let view = event_at(&self.snapshot, &self.stream, version, location)?;
+            let Some(view) = event_at(&self.snapshot, &self.stream, version, location)? else {
+                break;
+            };
             if view.timestamp >= self.min_timestamp {
                 self.chunk.push(RecordedEvent::from_view(&view));
             }
@@ -224,7 +233,10 @@ impl ReadStreamBackward {
     /// Walks back from the indexed event `top` at `location` to `version`.
     fn locate(&self, version: u64, top: u64, mut location: u64) -> Result<u64> {
         for v in (version + 1..=top).rev() {
-            location = event_at(&self.snapshot, &self.stream, v, location)?.prev;
+            location = match event_at(&self.snapshot, &self.stream, v, location)? {
+                Some(view) => view.prev,
+                None => NO_PREV,
+            };
         }
         Ok(location)
     }
@@ -249,7 +261,8 @@ impl Iterator for ReadStreamBackward {
         loop {
             let (version, location) = self.next.take()?;
             match event_at(&self.snapshot, &self.stream, version, location) {
-                Ok(view) => {
+                Ok(None) => return None,
+                Ok(Some(view)) => {
                     if version > self.first_version {
                         self.next = Some((version - 1, view.prev));
                     }

@@ -359,13 +359,13 @@ impl LogParts<'_> {
                     ),
                 ));
             }
-            sealed_ends.push(walked.segment_end());
+            sealed_ends.push(end_for_snapshots(segment, walked.segment_end()));
             let mut next_position = walked.next_position;
             for (i, segment) in self.sealed.iter().enumerate().skip(last + 1) {
                 let index = load_or_rebuild(self.dir, segment, true, self.access, rebuilt)?;
                 next_position =
                     self.add_sealed(&mut builder, &mut ids, i, &index, next_position)?;
-                sealed_ends.push(index.end);
+                sealed_ends.push(end_for_snapshots(segment, index.end));
             }
             return self.index_tail(builder, ids, sealed_ends, next_position, from);
         }
@@ -421,7 +421,7 @@ impl LogParts<'_> {
         for (i, (segment, with_ids)) in self.sealed.iter().zip(need_ids).enumerate() {
             let index = load_or_rebuild(self.dir, segment, with_ids, self.access, rebuilt)?;
             next_position = self.add_sealed(&mut builder, &mut ids, i, &index, next_position)?;
-            sealed_ends.push(index.end);
+            sealed_ends.push(end_for_snapshots(segment, index.end));
         }
         self.index_tail(builder, ids, sealed_ends, next_position, 0)
     }
@@ -677,4 +677,10 @@ fn load_or_rebuild(
         index.ids = Vec::new();
     }
     Ok(index)
+}
+
+/// The end of sealed `segment` that index snapshots record: its original end if it was
+/// rewritten (which [`covers`] accepts however often it is rewritten again), else `end`.
+fn end_for_snapshots(segment: &Segment, end: SegmentEnd) -> SegmentEnd {
+    segment.original_end().unwrap_or(end)
 }

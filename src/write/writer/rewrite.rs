@@ -59,20 +59,27 @@ impl Writer {
     }
 
     /// Records that `stream` was erased: index snapshots leave its name out from now on, and
-    /// the one on disk is removed if it holds the name (the next open then reads the side
-    /// files, and the next snapshot is written without it).
+    /// the one on disk is removed if it may hold the name (the one in use holds it, or the
+    /// one on disk is not in use: opening ignored it); the next open then reads the side
+    /// files, and the next snapshot is written without it.
+    /// A stream that has events (appended since, under the same name) is left alone.
     pub fn forget_erased(&mut self, stream: &str) -> Result<()> {
         self.finish_snapshot();
-        self.erased.insert(stream.to_string());
-        let named = self
-            .index
-            .read()
-            .base()
-            .is_some_and(|base| base.collided(stream).is_some());
-        match named {
-            true => crate::fs::snapshot::remove(&self.dir),
-            false => Ok(()),
+        let index = self.index.read();
+        let (_, head) = index.find(stream, |l, s, v| self.state.is_event_at(l, s, v))?;
+        drop(index);
+        if head.is_some() {
+            return Ok(());
         }
+        self.erased.insert(stream.to_string());
+        let may_hold = match self.index.read().base() {
+            Some(base) => base.collided(stream).is_some(),
+            None => true,
+        };
+        if may_hold && self.dir.join(crate::fs::dir::SNAPSHOT_FILE).exists() {
+            crate::fs::snapshot::remove(&self.dir)?;
+        }
+        Ok(())
     }
 
     /// The sealed segments as the writer has them now, their side files written.

@@ -57,8 +57,6 @@ impl Writer {
                 stream: stream.to_string(),
             });
         }
-        // A new stream under an erased name: snapshots keep its name again.
-        self.erased.remove(stream);
         let (slot, head) = match batch.heads.get(stream) {
             Some(&(slot, version, location)) => (slot, Some((version, location))),
             None => {
@@ -115,6 +113,8 @@ impl Writer {
             )));
         };
         self.make_room(request.frame_len)?;
+        // A new stream under an erased name: snapshots keep its name again.
+        self.erased.remove(stream);
         let tail_seq = self.tail().seq();
         let first_position = self.state.next_position;
         let now = now_micros();
