@@ -126,7 +126,8 @@ fn read_segment(
                 false => cut.age_done = true,
             }
         }
-        if in_segment.insert(ev.stream.to_string()) {
+        if !in_segment.contains(ev.stream) {
+            in_segment.insert(ev.stream.to_string());
             firsts.push((ev.stream.to_string(), ev.version));
         }
         Ok(())
