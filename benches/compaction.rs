@@ -34,7 +34,7 @@ fn build(dir: &Path, events: u64) {
     let mut batch = Vec::new();
     for n in 0..events {
         let s = rng.below(STREAMS);
-        let kind = if s % 2 == 0 { "keep" } else { "drop" };
+        let kind = if s.is_multiple_of(2) { "keep" } else { "drop" };
         let event = EventData::new("Measured", rng.bytes(200));
         batch.push((format!("{kind}-{s}"), ExpectedVersion::Any, [event]));
         if batch.len() == 1_000 || n + 1 == events {
@@ -60,8 +60,8 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Empties the page cache (needs root; without it the runs are warm, both alike).
 fn drop_caches() {
-    // SAFETY of the measurement only: needs root, ignored elsewhere.
     let _ = std::process::Command::new("sync").status();
     let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
 }
@@ -110,8 +110,7 @@ fn throughput(source: &Path, scratch: &Path) {
         compaction.push(sealed as f64 / report.duration.as_secs_f64());
         drop_caches();
         let (bytes, took) = raw_copy(&work, &scratch.join(format!("raw-{run}")));
-        let _ = bytes;
-        raw.push(sealed as f64 / took.as_secs_f64());
+        raw.push(bytes as f64 / took.as_secs_f64());
         last = Some((sealed, report));
         let _ = std::fs::remove_dir_all(&work);
         let _ = std::fs::remove_dir_all(scratch.join(format!("raw-{run}")));
