@@ -109,7 +109,8 @@ fn throughput(source: &Path, scratch: &Path) {
         drop(store);
         compaction.push(sealed as f64 / report.duration.as_secs_f64());
         drop_caches();
-        let (bytes, took) = raw_copy(&work, &scratch.join(format!("raw-{run}")));
+        // The same segments as the compaction read, before it rewrote them.
+        let (bytes, took) = raw_copy(source, &scratch.join(format!("raw-{run}")));
         raw.push(bytes as f64 / took.as_secs_f64());
         last = Some((sealed, report));
         let _ = std::fs::remove_dir_all(&work);
