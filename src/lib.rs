@@ -44,6 +44,9 @@
 //! - [`Store::read_all`] (owned events) and [`Store::scan_all`] (zero-copy): replays.
 //! - [`Store::subscribe_all`] and [`Store::subscribe_stream`]: catch up, then follow live
 //!   appends; [`Store::save_checkpoint`]: durable consumer cursors.
+//! - [`Store::delete_stream`] and [`Store::set_retention`]: soft deletes and retention rules,
+//!   applied by stream reads at once; [`Store::compact`] removes what they hide from the
+//!   files, and [`Store::erase_stream`] removes every byte of a stream (GDPR), both online.
 //!
 //! ## Guarantees
 //!
@@ -51,7 +54,9 @@
 //!   either all of its events are readable or none is.
 //! - Under [`Durability::Fsync`] (the default) an append returns after `fdatasync`: an
 //!   acknowledged append survives a crash or power failure.
-//! - Positions are dense over the store, versions dense per stream.
+//! - Positions are dense over the store, versions dense per stream, until compaction or
+//!   erasure removes events: their positions become holes that every read skips in order,
+//!   and every other event keeps its position, version and bytes.
 //! - Opening cuts only what nothing proves was synced (a write a crash tore, or under
 //!   [`Durability::Buffered`] pages a power loss dropped after the last sync) and reports it
 //!   in [`Store::open_report`]; damage to synced data, or a lost segment file, is

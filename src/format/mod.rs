@@ -11,7 +11,7 @@
 //! | file | what it holds |
 //! |---|---|
 //! | `LOCK` | empty; an exclusive OS file lock on it marks the store as open |
-//! | `{base:020}.log` | a segment: the events from global position `base` on, e.g. `00000000000000000000.log` |
+//! | `{base:020}.log` | a segment: the events from global position `base` on, e.g. `00000000000000000000.log`; one that compaction or erasure wrote anew ends with a run table and a trailer (see [`rewritten`]) |
 //! | `{base:020}.idx` | the index side file of a sealed segment (see below) |
 //! | `INDEX` | the index snapshot: the stream index and the id window at one point of the log, read through a map (see [`index_snapshot`]) |
 //! | `MANIFEST` | names the tail segment, so that a lost segment file is noticed (see below) |
@@ -22,7 +22,8 @@
 //! Opening touches no other file: anything else in the directory is left alone.
 //!
 //! Segment names are zero-padded to 20 digits so that names sort like positions. Only the last
-//! segment (the *tail*) is written; the others are *sealed* and never change. A new segment is
+//! segment (the *tail*) is written; the others are *sealed* and change only when compaction
+//! or erasure replaces one whole (temporary file, sync, rename, directory sync). A new segment is
 //! written under a `.tmp` name, synced, renamed into place, and the directory synced, so a
 //! `.log` file always has a complete header.
 //!

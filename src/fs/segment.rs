@@ -288,14 +288,16 @@ fn map_file(file: &File, path: &Path) -> Result<Mmap> {
     // cut while opening, before any reader exists; a failed write is zeroed (the file truncated
     // to where that write began, then extended again) only past the committed end, so the file
     // never becomes shorter than what readers read; and the directory lock keeps other annals
-    // writers out. A read-only handle in another process (no lock) reads only the whole frames
+    // writers out. Compaction and erasure never write into a segment file: they write a new
+    // file and rename it over the old one, whose inode and every map of it stay as they were
+    // until unmapped. A read-only handle in another process (no lock) reads only the whole frames
     // it found when it opened, which the writer never changes: it writes past them, and a
     // recovery cuts only after the last intact frame. Two exceptions, documented at
     // `Store::open_read_only`: a frame whose write or `fdatasync` then fails is zeroed, and a
     // read-only handle that opened in between and reads it at that moment can meet the file
     // shortened for an instant (SIGBUS); and a writer's opening that cuts a torn tail can
-    // shorten the file for an instant right where a read-only opening running then looks. Another program that truncates or rewrites a
-    // segment of an open store breaks this; that is documented as unsupported in the crate
-    // docs.
+    // shorten the file for an instant right where a read-only opening running then looks.
+    // Another program that truncates or rewrites a segment of an open store breaks this; that
+    // is documented as unsupported in the crate docs.
     unsafe { Mmap::map(file) }.map_err(|e| Error::io("map segment", path, e))
 }
