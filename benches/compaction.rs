@@ -7,7 +7,8 @@
 //!   writing them to new files with an `fsync` each (what any rewrite must at least do).
 //!   Median of 3 runs each, page cache dropped before every run (as root).
 //! - **append latency**: one thread appending one durable event at a time (`Fsync`) while
-//!   `compact()` runs on another thread, p50/p99, next to the same appends just before it.
+//!   `compact()` runs on another thread, p50/p99, next to the same appends just before it;
+//!   then the time to open the compacted store, next to opening it before compaction.
 //!
 //! `cargo bench --bench compaction` (`ANNALS_BENCH_EVENTS=N` to scale).
 
@@ -135,6 +136,7 @@ fn append_latency(source: &Path, scratch: &Path) {
     let work = scratch.join("latency");
     copy_dir(source, &work);
     let store = Store::open_with(&work, options()).expect("open");
+    let open_before = store.open_report().duration;
     let running = Arc::new(AtomicBool::new(true));
     let appender = {
         let (store, running) = (store.clone(), Arc::clone(&running));
@@ -168,6 +170,14 @@ fn append_latency(source: &Path, scratch: &Path) {
         .filter(|(t, _)| *t >= started && *t < ended)
         .map(|s| s.1)
         .collect();
+    drop(store);
+    let reopened = Store::open_with(&work, options()).expect("reopen");
+    let open_after = reopened.open_report();
+    println!(
+        "open after a clean close: {:.2?} after compaction (index snapshot up to {:?}), \
+         {open_before:.2?} before it",
+        open_after.duration, open_after.snapshot_position
+    );
     println!(
         "append latency while compaction runs ({:.2?}, {} events removed): {} appends, p50 \
          {:.2?}, p99 {:.2?}; just before, without it: {} appends, p50 {:.2?}, p99 {:.2?}",
