@@ -80,6 +80,12 @@ impl ReadAll {
     /// The next event, decoded in place in the mapped segment (checksums verified, nothing
     /// allocated): the lending form of [`Iterator::next`].
     pub(crate) fn next_view(&mut self) -> Option<Result<RecordView<'_>>> {
+        self.next_located().map(|r| r.map(|(view, _)| view))
+    }
+
+    /// [`ReadAll::next_view`], with where the record is: the index of its segment in
+    /// [`ReadAll::snapshot`] and its offset there.
+    pub(crate) fn next_located(&mut self) -> Option<Result<(RecordView<'_>, (usize, usize))>> {
         let snapshot = &self.snapshot;
         let at = &mut self.at;
         loop {
@@ -101,11 +107,16 @@ impl ReadAll {
                 Some(Ok(view)) => {
                     at.next += 1;
                     if view.position >= at.from {
-                        return Some(Ok(view));
+                        return Some(Ok((view, (at.segment, record_offset))));
                     }
                 }
             }
         }
+    }
+
+    /// The snapshot this read reads.
+    pub(crate) fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
     }
 }
 
