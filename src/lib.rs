@@ -129,7 +129,7 @@ pub use event::{AppendResult, EventData, EventRef, ExpectedVersion, RecordedEven
 pub use hooks::FaultPlan;
 pub use lifecycle::Retention;
 pub use options::{BackgroundCompaction, Durability, Options, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
-pub use read::{ReadAll, ReadStream, ReadStreamBackward};
+pub use read::{ReadAll, ReadIndexed, ReadStream, ReadStreamBackward};
 pub use recover::{IndexRebuild, OpenReport, TailCut};
 pub use store::{Stats, Store};
 pub use subscribe::Subscription;

@@ -13,11 +13,12 @@ use crate::error::Result;
 use crate::event::{AppendResult, EventData, EventRef, ExpectedVersion};
 use crate::fs::dir::DirLock;
 use crate::index::persist::fingerprint;
+use crate::index::postings::Key;
 use crate::index::{default_stream_hash, Found};
 use crate::lifecycle::{Retention, Retentions};
 use crate::log::{CommitSignal, Snapshot};
 use crate::options::Options;
-use crate::read::{LogView, ReadAll};
+use crate::read::{LogView, ReadAll, ReadIndexed};
 use crate::read::{ReadStream, ReadStreamBackward};
 use crate::recover::{recover, Access, OpenReport};
 use crate::subscribe::checkpoint;
@@ -87,12 +88,13 @@ impl Store {
         let report = recovered.report.clone();
         let writer = Writer::new(dir.clone(), options.clone(), recovered)?;
         let (committed, index, signal) = writer.shared();
+        let view = LogView::new(&dir, committed, index, signal);
         Store::with_parts(
             dir,
             options,
             report,
             Some(GroupCommit::new(writer)),
-            LogView::new(committed, index, signal),
+            view,
             Some(lock),
         )
     }
@@ -136,6 +138,7 @@ impl Store {
         let (committed, streams, report) = recover_read_only(&dir)?.into_read_only();
         let next = committed.next_position;
         let view = LogView::new(
+            &dir,
             Arc::new(RwLock::new(committed)),
             Arc::new(RwLock::new(streams)),
             Arc::new(CommitSignal::new(next)),
@@ -371,6 +374,50 @@ impl Store {
             }
         }
         Ok(seen)
+    }
+
+    /// The events of type `event_type` from position `from` on, in position order, as
+    /// committed when the call is made, through the type index: the cost grows with the events
+    /// it returns (and the segments it looks into), not with the store. Positions that
+    /// compaction or erasure removed are skipped, as by [`Store::read_all`]. Each sealed
+    /// segment's type and category index is a file beside it (`{base}.tix`, written when the
+    /// segment is sealed); the tail is indexed as it is read, each event once.
+    ///
+    /// ```
+    /// # use annals::{EventData, ExpectedVersion, Store};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = Store::open(dir.path())?;
+    /// store.append("order-1", ExpectedVersion::Any, [EventData::new("OrderPlaced", vec![])])?;
+    /// store.append("order-1", ExpectedVersion::Any, [EventData::new("OrderPaid", vec![])])?;
+    /// store.append("order-2", ExpectedVersion::Any, [EventData::new("OrderPlaced", vec![])])?;
+    /// let placed: Vec<u64> = store.read_by_type("OrderPlaced", 0).map(|e| e.map(|e| e.position())).collect::<annals::Result<_>>()?;
+    /// assert_eq!(placed, [0, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_by_type(&self, event_type: &str, from: u64) -> ReadIndexed {
+        self.inner
+            .view
+            .read_indexed(Key::event_type(event_type), from)
+    }
+
+    /// The events of the streams in `category` (streams named `{category}-…`: the part of the
+    /// name before its first `-`, EventStoreDB's convention; a name without `-` has no
+    /// category) from position `from` on, in position order, through the category index:
+    /// see [`Store::read_by_type`].
+    ///
+    /// ```
+    /// # use annals::{EventData, ExpectedVersion, Store};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = Store::open(dir.path())?;
+    /// for stream in ["order-1", "cart-9", "order-2", "order"] {
+    ///     store.append(stream, ExpectedVersion::Any, [EventData::new("E", vec![])])?;
+    /// }
+    /// let orders: Vec<String> = store.read_category("order", 0).map(|e| e.map(|e| e.stream().to_string())).collect::<annals::Result<_>>()?;
+    /// assert_eq!(orders, ["order-1", "order-2"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_category(&self, category: &str, from: u64) -> ReadIndexed {
+        self.inner.view.read_indexed(Key::category(category), from)
     }
 
     /// Replays every event from `from` up to the position committed when it starts on

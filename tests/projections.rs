@@ -92,3 +92,88 @@ fn a_partitioned_replay_hands_each_event_to_one_worker_in_order_per_key() {
     assert!(read_everything(&store).len() < 3_500);
     check_replay(&store, 0, 3);
 }
+
+/// The events of `read_all(from)` that `keep` picks, as positions.
+fn filtered(store: &Store, from: u64, keep: impl Fn(&annals::RecordedEvent) -> bool) -> Vec<u64> {
+    store
+        .read_all(from)
+        .map(|e| e.expect("read_all"))
+        .filter(|e| keep(e))
+        .map(|e| e.position())
+        .collect()
+}
+
+fn positions(read: annals::ReadIndexed) -> Vec<u64> {
+    read.map(|e| e.expect("indexed read").position()).collect()
+}
+
+/// Every type and category read equals the filter of `read_all`, from a few positions.
+fn check_indexed_reads(store: &Store) {
+    let next = store.next_position();
+    for from in [0, 1, next / 3, next / 2 + 7, next] {
+        for t in 0..5 {
+            let ty = format!("Type{t}");
+            assert_eq!(
+                positions(store.read_by_type(&ty, from)),
+                filtered(store, from, |e| e.event_type() == ty),
+                "type {ty} from {from}"
+            );
+        }
+        for category in ["school", "order", "nothing"] {
+            assert_eq!(
+                positions(store.read_category(category, from)),
+                filtered(store, from, |e| e.stream().split_once('-').map(|c| c.0)
+                    == Some(category)),
+                "category {category} from {from}"
+            );
+        }
+    }
+}
+
+#[test]
+fn reads_by_type_and_category_equal_the_filters_of_read_all() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_with(dir.path(), small_segments()).expect("open");
+    fill(&store, 2_000);
+    for i in 0..300u64 {
+        let stream = if i % 2 == 0 {
+            "order-1".to_string()
+        } else {
+            format!("orderless{i}")
+        };
+        store
+            .append(&stream, ExpectedVersion::Any, [event(&stream, i)])
+            .expect("append");
+    }
+    // Sealed segments (their files written by the writer's thread) and the tail.
+    check_indexed_reads(&store);
+    fill(&store, 100);
+    check_indexed_reads(&store);
+    drop(store);
+    let store = Store::open_with(dir.path(), small_segments()).expect("reopen");
+    check_indexed_reads(&store);
+    let tix: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read_dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tix"))
+        .collect();
+    assert!(tix.len() > 3, "{tix:?}");
+    // Missing, stale and damaged index files are rebuilt in memory, never believed.
+    std::fs::remove_file(&tix[0]).expect("remove");
+    let len = std::fs::metadata(&tix[1]).expect("stat").len() as usize;
+    common::overwrite(&tix[1], len - 3, &[0xAA]);
+    common::overwrite(&tix[2], 70, &[0xAA]);
+    drop(store);
+    let store = Store::open_with(dir.path(), small_segments()).expect("reopen");
+    check_indexed_reads(&store);
+    // Holes: compaction and erasure remove events; the reads skip them.
+    store
+        .delete_stream("school-1-student-1", ExpectedVersion::Any)
+        .expect("delete");
+    store.compact().expect("compact");
+    store.erase_stream("order-1").expect("erase");
+    check_indexed_reads(&store);
+    assert!(positions(store.read_category("order", 0)).is_empty());
+    let reader = Store::open_read_only(dir.path()).expect("read-only");
+    check_indexed_reads(&reader);
+}

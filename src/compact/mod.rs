@@ -30,9 +30,10 @@ pub use reclaimable::Reclaimable;
 
 use crate::error::Result;
 use crate::format::RecordView;
-use crate::fs::dir::index_file_name;
+use crate::fs::dir::{index_file_name, postings_file_name};
 use crate::fs::segment::Segment;
 use crate::fs::{remove_file, sync_dir};
+use crate::index::postings::write_postings;
 use crate::index::side_file::SegmentIndex;
 use crate::lifecycle::{rewrite_segment, Retentions};
 use crate::read::LogView;
@@ -121,18 +122,23 @@ impl Maintainer {
         remove: impl FnMut(&RecordView<'_>) -> bool,
     ) -> Result<Option<Replaced>> {
         let dir = self.dir.as_path();
-        let side = dir.join(index_file_name(segment.base_position()));
-        match remove_file(&side) {
-            Ok(()) => sync_dir(dir)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(crate::Error::io("remove index file", side, e)),
+        let base = segment.base_position();
+        for side in [index_file_name(base), postings_file_name(base)] {
+            let side = dir.join(side);
+            match remove_file(&side) {
+                Ok(()) => sync_dir(dir)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(crate::Error::io("remove index file", side, e)),
+            }
         }
         let Some(rewrite) = rewrite_segment(dir, segment, remove)? else {
-            // Nothing removed: the side file comes back as it was.
+            // Nothing removed: the side files come back as they were.
             SegmentIndex::build(segment)?.write(dir)?;
+            write_postings(dir, segment)?;
             return Ok(None);
         };
         SegmentIndex::build(&rewrite.segment)?.write(dir)?;
+        write_postings(dir, &rewrite.segment)?;
         self.commit
             .writer()
             .replace_segment(Arc::new(rewrite.segment));

@@ -10,6 +10,8 @@ const SEGMENT_EXT: &str = "log";
 const SEGMENT_TMP_EXT: &str = "log.tmp";
 const INDEX_EXT: &str = "idx";
 const INDEX_TMP_EXT: &str = "idx.tmp";
+const POSTINGS_EXT: &str = "tix";
+const POSTINGS_TMP_EXT: &str = "tix.tmp";
 /// Name of the manifest file.
 pub const MANIFEST_FILE: &str = "MANIFEST";
 /// Name the manifest is written under before it replaces the old one.
@@ -43,6 +45,16 @@ pub fn index_tmp_name(base: u64) -> String {
     format!("{base:020}.{INDEX_TMP_EXT}")
 }
 
+/// Name of the type and category index of the segment whose first position is `base`.
+pub fn postings_file_name(base: u64) -> String {
+    format!("{base:020}.{POSTINGS_EXT}")
+}
+
+/// Name of the temporary file a type and category index is written under.
+pub fn postings_tmp_name(base: u64) -> String {
+    format!("{base:020}.{POSTINGS_TMP_EXT}")
+}
+
 /// The base position in a name `{base:020}.{ext}`, if the name has that form.
 fn base_of(name: &str, ext: &str) -> Option<u64> {
     let stem = name.strip_suffix(ext)?.strip_suffix('.')?;
@@ -60,6 +72,7 @@ fn is_own_tmp(name: &str) -> bool {
         || name == RETENTION_TMP
         || base_of(name, SEGMENT_TMP_EXT).is_some()
         || base_of(name, INDEX_TMP_EXT).is_some()
+        || base_of(name, POSTINGS_TMP_EXT).is_some()
 }
 
 /// The exclusive OS lock on a store directory; released when dropped or when the process dies.
@@ -92,7 +105,7 @@ impl DirLock {
 
 /// Lists the segment files of `dir` as `(base position, path)`, sorted by base. With
 /// `remove_leftovers` (never beside a live writer) it also deletes the temporary files annals
-/// creates (`{base}.log.tmp`, `{base}.idx.tmp`, `MANIFEST.tmp`, `INDEX.tmp`, `RETENTION.tmp`)
+/// creates (`{base}.log.tmp`, `{base}.idx.tmp`, `{base}.tix.tmp`, `MANIFEST.tmp`, `INDEX.tmp`, `RETENTION.tmp`)
 /// that a crash left behind: they were never renamed into place, so they hold nothing
 /// acknowledged. Every other entry, of any kind, is left alone.
 pub fn list_segments(dir: &Path, remove_leftovers: bool) -> Result<Vec<(u64, PathBuf)>> {

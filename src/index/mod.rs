@@ -21,8 +21,8 @@
 //!
 //! This folder owns every index kept beside the log: the stream index (here and in
 //! [`builder`], [`layers`]), the index snapshot ([`mapped`], [`persist`]), the sealed
-//! segments' side files ([`side_file`]), the window of event ids ([`ids`]) and the hashes they
-//! use (`hash`). May import `format`, `fs` and `log`.
+//! segments' side files ([`side_file`]), the events by type and category ([`postings`]), the
+//! window of event ids ([`ids`]) and the hashes they use (`hash`). May import `format`, `fs` and `log`.
 
 pub(crate) mod builder;
 mod hash;
@@ -30,6 +30,7 @@ pub(crate) mod ids;
 pub(crate) mod layers;
 pub(crate) mod mapped;
 pub(crate) mod persist;
+pub(crate) mod postings;
 pub(crate) mod side_file;
 
 use std::collections::HashMap;

@@ -85,13 +85,8 @@ pub fn walk_frames_below(
     limit: usize,
     visit: impl FnMut(&RecordView<'_>, u64) -> std::result::Result<(), Damage>,
 ) -> Result<Walked> {
-    let bytes = segment.bytes().get(..limit).unwrap_or_default();
-    walk(
-        segment,
-        bytes,
-        Walked::at_start(segment, first_position),
-        visit,
-    )
+    let start = Walked::at_start(segment, first_position);
+    walk_frames_between(segment, start, limit, visit)
 }
 
 /// Walks the frames of `segment` from where `walked` stopped (a frame boundary, with the
@@ -107,6 +102,18 @@ pub fn walk_frames_from(
     visit: impl FnMut(&RecordView<'_>, u64) -> std::result::Result<(), Damage>,
 ) -> Result<Walked> {
     walk(segment, segment.bytes(), walked, visit)
+}
+
+/// [`walk_frames_from`] over the bytes of `segment` below `limit` only: continues a walk of
+/// the tail up to a snapshot's end.
+pub fn walk_frames_between(
+    segment: &Segment,
+    walked: Walked,
+    limit: usize,
+    visit: impl FnMut(&RecordView<'_>, u64) -> std::result::Result<(), Damage>,
+) -> Result<Walked> {
+    let bytes = segment.bytes().get(..limit).unwrap_or_default();
+    walk(segment, bytes, walked, visit)
 }
 
 /// [`walk_frames_from`] over `bytes`, the whole of `segment` or a prefix of it.

@@ -4,11 +4,13 @@
 //!
 //! May import `format`, `fs`, `log` and `index`.
 
+mod by_index;
 mod partitioned;
 mod read_all;
 mod stream;
 mod view;
 
+pub use by_index::ReadIndexed;
 pub(crate) use partitioned::replay_partitioned;
 pub use read_all::ReadAll;
 pub use stream::{ReadStream, ReadStreamBackward};

@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use parking_lot::{RwLock, RwLockReadGuard};
 
-use super::{ReadAll, ReadStream};
+use std::path::Path;
+
+use super::{ReadAll, ReadIndexed, ReadStream};
 use crate::error::Result;
+use crate::index::postings::{Key, PostingsCache};
 use crate::index::{Found, StreamIndex};
 use crate::lifecycle::Retention;
 use crate::log::{CommitSignal, Snapshot};
@@ -21,11 +24,14 @@ pub(crate) struct LogView {
     index: Arc<RwLock<StreamIndex>>,
     /// Raised by the writer after each batch.
     signal: Arc<CommitSignal>,
+    /// The type and category indexes readers have used.
+    postings: Arc<PostingsCache>,
 }
 
 impl LogView {
     /// A view of what the writer publishes in these.
     pub fn new(
+        dir: &Path,
         committed: Arc<RwLock<Snapshot>>,
         index: Arc<RwLock<StreamIndex>>,
         signal: Arc<CommitSignal>,
@@ -34,6 +40,7 @@ impl LogView {
             committed,
             index,
             signal,
+            postings: Arc::new(PostingsCache::new(dir)),
         }
     }
 
@@ -69,6 +76,11 @@ impl LogView {
     /// Every event from `from` on, as committed now.
     pub fn read_all(&self, from: u64) -> ReadAll {
         ReadAll::new(self.snapshot(), from)
+    }
+
+    /// The events with `key` (a type or a category) from `from` on, as committed now.
+    pub fn read_indexed(&self, key: Key, from: u64) -> ReadIndexed {
+        ReadIndexed::new(self.snapshot(), Arc::clone(&self.postings), key, from)
     }
 
     /// Calls `f` with a snapshot of the committed log and `stream` as the index has it

@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::format::{Manifest, SEGMENT_HEADER_LEN};
 use crate::fs::manifest;
 use crate::fs::segment::Segment;
+use crate::index::postings::write_postings;
 use crate::index::side_file::SegmentIndex;
 
 impl Writer {
@@ -87,6 +88,7 @@ impl Writer {
                 if let Ok(index) = SegmentIndex::build(&sealed) {
                     let _ = index.write(&dir);
                 }
+                let _ = write_postings(&dir, &sealed);
             });
         if let Ok(thread) = spawned {
             self.indexers.push(thread);
