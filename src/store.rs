@@ -420,6 +420,35 @@ impl Store {
         self.inner.view.read_indexed(Key::category(category), from)
     }
 
+    /// The first position whose event has a timestamp at or after `time` (microseconds since
+    /// the Unix epoch, as [`RecordedEvent::timestamp`](crate::RecordedEvent::timestamp)), or
+    /// [`Store::next_position`] if no event has: where to start reading "from a point in
+    /// time" (`read_all(store.position_at(t)?)`).
+    ///
+    /// It is defined on the store's commit order: annals stamps each event when its append
+    /// is committed, so timestamps do not go down from one position to the next (unless the
+    /// system clock steps back), and the answer is exact. Timestamps given with
+    /// [`EventData::timestamp`] (imports, migrations) may go down: the answer is then *a*
+    /// position where the timestamps cross `time` (binary search), not necessarily the first
+    /// event stamped after it. Costs a binary search over the segments' first events and a
+    /// walk through one segment.
+    ///
+    /// ```
+    /// # use annals::{EventData, ExpectedVersion, Store};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = Store::open(dir.path())?;
+    /// for t in [100, 200, 300] {
+    ///     store.append("s", ExpectedVersion::Any, [EventData::new("E", vec![]).timestamp(t)])?;
+    /// }
+    /// assert_eq!(store.position_at(150)?, 1);
+    /// assert_eq!(store.position_at(300)?, 2);
+    /// assert_eq!(store.position_at(301)?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn position_at(&self, time: u64) -> Result<u64> {
+        crate::read::position_at(&self.inner.view.snapshot(), time)
+    }
+
     /// Replays every event from `from` up to the position committed when it starts on
     /// `workers` threads: each event is handed to `handler` exactly once, with the worker's
     /// number (`0..workers`), and the events whose `key` is equal go to the same worker, in

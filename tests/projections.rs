@@ -177,3 +177,48 @@ fn reads_by_type_and_category_equal_the_filters_of_read_all() {
     let reader = Store::open_read_only(dir.path()).expect("read-only");
     check_indexed_reads(&reader);
 }
+
+#[test]
+fn position_at_finds_the_first_event_stamped_at_or_after_a_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_with(dir.path(), small_segments()).expect("open");
+    // Stamped 10 µs apart, over many segments.
+    for i in 0..2_000u64 {
+        let ev = event("clock-1", i).timestamp(1_000_000 + 10 * i);
+        store
+            .append("clock-1", ExpectedVersion::Any, [ev])
+            .expect("append");
+    }
+    for (time, expected) in [
+        (0, 0),
+        (1_000_000, 0),
+        (1_000_001, 1),
+        (1_000_010, 1),
+        (1_010_005, 1_001),
+        (1_000_000 + 10 * 1_999, 1_999),
+        (1_000_000 + 10 * 1_999 + 1, 2_000),
+    ] {
+        assert_eq!(
+            store.position_at(time).expect("position_at"),
+            expected,
+            "{time}"
+        );
+    }
+    // After compaction removed the oldest events, it lands on what is left.
+    store
+        .set_retention("clock-1", annals::Retention::default().max_count(500))
+        .expect("retention");
+    store.compact().expect("compact");
+    let first_left = store
+        .read_all(0)
+        .next()
+        .expect("one")
+        .expect("read")
+        .position();
+    assert!(first_left > 0);
+    assert_eq!(store.position_at(0).expect("position_at"), first_left);
+    assert_eq!(
+        store.position_at(1_010_005).expect("position_at"),
+        first_left.max(1_001)
+    );
+}
