@@ -80,15 +80,18 @@ fn main() {
     let store = Store::open(&dir).expect("open");
 
     let started = Instant::now();
-    let first = store.read_by_type("Rare", 0).count();
+    let count = || {
+        store
+            .read_by_type("Rare", 0)
+            .try_fold(0usize, |n, e| e.map(|_| n + 1))
+            .expect("read_by_type")
+    };
+    let first = count();
     let first_read = started.elapsed();
     let (mut by_type, mut scans) = (Vec::new(), Vec::new());
     for _ in 0..5 {
         let t = Instant::now();
-        let n = store
-            .read_by_type("Rare", 0)
-            .map(|e| e.expect("read_by_type"))
-            .count();
+        let n = count();
         by_type.push(t.elapsed());
         assert_eq!(n, first);
         let t = Instant::now();
