@@ -132,5 +132,5 @@ pub use options::{BackgroundCompaction, Durability, Options, MAX_SEGMENT_SIZE, M
 pub use read::{ReadAll, ReadIndexed, ReadStream, ReadStreamBackward};
 pub use recover::{IndexRebuild, OpenReport, TailCut};
 pub use store::{Stats, Store};
-pub use subscribe::Subscription;
+pub use subscribe::{PartitionedSubscription, Subscription};
 pub use verify::{verify, verify_with_progress, Finding, VerifyReport};

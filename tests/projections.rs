@@ -222,3 +222,104 @@ fn position_at_finds_the_first_event_stamped_at_or_after_a_time() {
         first_left.max(1_001)
     );
 }
+
+const CHILD_ENV: &str = "ANNALS_PARTITIONED_CHILD";
+const KILL_TEST: &str = "a_killed_partitioned_subscription_loses_nothing_on_restart";
+const EVENTS: u64 = 20_000;
+
+/// The child: follows the store read-only on 3 workers, printing each event it handled.
+fn partitioned_child(dir: &str) {
+    use std::io::Write;
+    let store = Store::open_read_only(dir).expect("child open");
+    let out = std::sync::Mutex::new(std::io::stdout());
+    let _sub = store
+        .subscribe_partitioned(
+            "projector",
+            3,
+            |ev| school(ev.stream()),
+            move |_, ev| {
+                // A handler with some cost, so that the kill lands while work is in flight.
+                std::thread::sleep(std::time::Duration::from_micros(20));
+                let mut out = out.lock().unwrap();
+                writeln!(out, "handled {}", ev.position()).expect("stdout");
+                out.flush().expect("flush");
+            },
+        )
+        .expect("subscribe_partitioned");
+    std::thread::sleep(std::time::Duration::from_secs(600));
+}
+
+#[test]
+fn a_killed_partitioned_subscription_loses_nothing_on_restart() {
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        partitioned_child(&dir);
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = Store::open_with(dir.path(), small_segments()).expect("open");
+        fill(&store, EVENTS);
+    }
+    let path = dir.path().to_str().expect("UTF-8").to_string();
+    let mut handled = std::collections::HashSet::new();
+    let mut checkpoints: Vec<u64> = Vec::new();
+    for round in 0..3 {
+        let (mut child, lines) = common::child::spawn_self(KILL_TEST, CHILD_ENV, &path);
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_millis(400 + 300 * round);
+        while let Ok(line) =
+            lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
+            // The test harness may print its own words before the first line.
+            if let Some((_, p)) = line.rsplit_once("handled ") {
+                handled.insert(p.parse::<u64>().expect("position"));
+            }
+        }
+        child.kill_9();
+        let store = Store::open_read_only(dir.path()).expect("open");
+        let checkpoint = store
+            .checkpoint("projector")
+            .expect("checkpoint")
+            .unwrap_or(0);
+        // Every event below the checkpoint was handled before the kill.
+        let missing: Vec<u64> = (0..checkpoint).filter(|p| !handled.contains(p)).collect();
+        assert!(
+            missing.is_empty(),
+            "round {round}: checkpoint {checkpoint} passed {missing:?}"
+        );
+        checkpoints.push(checkpoint);
+    }
+    assert!(
+        checkpoints.iter().any(|&c| c > 0),
+        "none saved: {checkpoints:?}"
+    );
+    // A last run from the checkpoint finishes the job: nothing was lost.
+    let store = Store::open_read_only(dir.path()).expect("open");
+    let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let s = std::sync::Arc::clone(&seen);
+    let sub = store
+        .subscribe_partitioned(
+            "projector",
+            3,
+            |ev| school(ev.stream()),
+            move |_, ev| {
+                s.lock().unwrap().push(ev.position());
+            },
+        )
+        .expect("subscribe_partitioned");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while sub.checkpoint() < EVENTS {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the last run did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(sub.stop().expect("stop"), EVENTS);
+    handled.extend(seen.lock().unwrap().iter().copied());
+    assert_eq!(
+        handled.len() as u64,
+        EVENTS,
+        "every event handled at least once"
+    );
+}

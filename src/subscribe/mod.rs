@@ -1,9 +1,12 @@
-//! Following the log: [`Subscription`]s that catch up and then wait for new commits, and the
-//! durable consumer checkpoints they resume from.
+//! Following the log: [`Subscription`]s that catch up and then wait for new commits, the
+//! [`PartitionedSubscription`] that hands them to several workers, and the durable consumer
+//! checkpoints they resume from.
 //!
 //! May import `format`, `fs`, `log`, `index` and `read`.
 
 pub(crate) mod checkpoint;
+mod partitioned;
 mod subscription;
 
+pub use partitioned::PartitionedSubscription;
 pub use subscription::Subscription;
