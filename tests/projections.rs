@@ -323,3 +323,49 @@ fn a_killed_partitioned_subscription_loses_nothing_on_restart() {
         "every event handled at least once"
     );
 }
+
+#[test]
+fn filtered_subscriptions_catch_up_through_the_indexes_then_follow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_with(dir.path(), small_segments()).expect("open");
+    fill(&store, 2_500);
+    let next = |sub: &mut annals::Subscription| {
+        sub.next_timeout(std::time::Duration::from_millis(30))
+            .expect("subscription")
+    };
+    for from in [0, 777] {
+        let mut sub = store.subscribe_all(from).event_types(["Type1", "Type3"]);
+        let mut got = Vec::new();
+        while let Some(ev) = next(&mut sub) {
+            got.push(ev.position());
+        }
+        let expected = filtered(&store, from, |e| {
+            ["Type1", "Type3"].contains(&e.event_type())
+        });
+        assert_eq!(got, expected, "types from {from}");
+        assert_eq!(sub.position(), store.next_position());
+        let mut sub = store.subscribe_all(from).category("school");
+        let mut got = Vec::new();
+        while let Some(ev) = next(&mut sub) {
+            got.push(ev.position());
+        }
+        assert_eq!(
+            got,
+            filtered(&store, from, |e| e.stream().starts_with("school-"))
+        );
+        // Then it follows live appends, filtered.
+        store
+            .append(
+                "school-9-student-1",
+                ExpectedVersion::Any,
+                [event("x", from + 1)],
+            )
+            .expect("append");
+        store
+            .append("cart-1", ExpectedVersion::Any, [event("x", from + 2)])
+            .expect("append");
+        let live = next(&mut sub).expect("the live event");
+        assert_eq!(live.stream(), "school-9-student-1");
+        assert!(next(&mut sub).is_none());
+    }
+}

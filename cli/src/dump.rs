@@ -13,10 +13,16 @@ use crate::{line, progress, CliResult, Filter};
 pub fn dump(dir: &Path, filter: &Filter) -> CliResult<ExitCode> {
     let store = open(dir)?;
     let end = filter.to.unwrap_or(u64::MAX).min(store.next_position());
-    let events: Box<dyn Iterator<Item = annals::Result<RecordedEvent>>> = match &filter.stream {
-        Some(stream) => Box::new(store.read_stream(stream, 0)),
-        None => Box::new(store.read_all(filter.from)),
-    };
+    // Through an index where one fits: the stream's, or the type or category index.
+    let events: Box<dyn Iterator<Item = annals::Result<RecordedEvent>>> =
+        match (&filter.stream, &filter.event_type, &filter.category) {
+            (Some(stream), _, _) => Box::new(store.read_stream(stream, 0)),
+            (None, Some(t), _) => Box::new(store.read_by_type(t, filter.from)),
+            (None, None, Some(c)) if !c.is_empty() && !c.contains('-') => {
+                Box::new(store.read_category(c, filter.from))
+            }
+            (None, _, _) => Box::new(store.read_all(filter.from)),
+        };
     let bar = progress::bar(end.saturating_sub(filter.from), "positions");
     let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     let mut printed = 0;

@@ -80,7 +80,12 @@ impl LogView {
 
     /// The events with `key` (a type or a category) from `from` on, as committed now.
     pub fn read_indexed(&self, key: Key, from: u64) -> ReadIndexed {
-        ReadIndexed::new(self.snapshot(), Arc::clone(&self.postings), key, from)
+        self.read_indexed_in(self.snapshot(), key, from)
+    }
+
+    /// The events with `key` from `from` on, as `snapshot` holds them.
+    pub fn read_indexed_in(&self, snapshot: Snapshot, key: Key, from: u64) -> ReadIndexed {
+        ReadIndexed::new(snapshot, Arc::clone(&self.postings), key, from)
     }
 
     /// Calls `f` with a snapshot of the committed log and `stream` as the index has it

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::event::RecordedEvent;
 use crate::format::RecordView;
+use crate::index::postings::{category, Key};
 use crate::lifecycle::Retention;
-use crate::read::ReadStream;
-use crate::read::{LogView, ReadAll};
+use crate::read::{LogView, ReadAll, ReadIndexed, ReadStream};
 
 /// Which events a subscription delivers. Checked on the event as it lies in the log, before
 /// anything is copied.
@@ -27,6 +27,7 @@ use crate::read::{LogView, ReadAll};
 struct Filter {
     event_types: Option<HashSet<String>>,
     stream_prefix: Option<String>,
+    category: Option<String>,
     /// Exactly this stream, from this version on.
     stream: Option<(String, u64)>,
 }
@@ -40,6 +41,11 @@ impl Filter {
         }
         if let Some(prefix) = &self.stream_prefix {
             if !stream.starts_with(prefix.as_str()) {
+                return false;
+            }
+        }
+        if let Some(c) = &self.category {
+            if category(stream) != Some(c.as_str()) {
                 return false;
             }
         }
@@ -79,6 +85,8 @@ pub struct Subscription {
     /// Catch-up of a stream subscription through the stream index, before following the log
     /// from the position its snapshot ended at.
     catch_up: Option<ReadStream>,
+    /// Catch-up through the type or category index, once a filter asks for one.
+    indexed: Option<IndexedCatchUp>,
     log: ReadAll,
     filter: Filter,
 }
@@ -90,6 +98,7 @@ impl Subscription {
             view,
             _store: store,
             catch_up: None,
+            indexed: None,
             log,
             filter: Filter::default(),
         }
@@ -109,6 +118,7 @@ impl Subscription {
             view,
             _store: store,
             catch_up: Some(catch_up),
+            indexed: None,
             log,
             filter: Filter {
                 stream: Some((stream.to_string(), from_version)),
@@ -117,10 +127,53 @@ impl Subscription {
         }
     }
 
-    /// Delivers only events of these types.
+    /// Delivers only events of these types. Catching up reads them through the type index
+    /// (only those events are read); following goes on from the end of the log.
     #[must_use]
     pub fn event_types<S: Into<String>>(mut self, types: impl IntoIterator<Item = S>) -> Self {
-        self.filter.event_types = Some(types.into_iter().map(Into::into).collect());
+        let types: HashSet<String> = types.into_iter().map(Into::into).collect();
+        let keys = types.iter().map(|t| Key::event_type(t)).collect();
+        self.filter.event_types = Some(types);
+        self.catch_up_through(keys)
+    }
+
+    /// Delivers only events of streams in `category` (streams named `{category}-…`, see
+    /// [`Store::read_category`](crate::Store::read_category)). Catching up reads them
+    /// through the category index.
+    #[must_use]
+    pub fn category(mut self, category: impl Into<String>) -> Self {
+        let category = category.into();
+        let keys = vec![Key::category(&category)];
+        self.filter.category = Some(category);
+        match self.filter.event_types.is_some() {
+            // The type index already narrows the catch-up.
+            true => self,
+            false => self.catch_up_through(keys),
+        }
+    }
+
+    /// Catches up through the indexes of `keys` (merged in position order), from where the
+    /// subscription is, to the end of the log now; a stream subscription catches up through
+    /// its own index instead.
+    fn catch_up_through(mut self, keys: Vec<Key>) -> Self {
+        if self.catch_up.is_none() {
+            let snapshot = self.view.snapshot();
+            let from = self.position();
+            let end = snapshot.next_position;
+            let reads = keys
+                .into_iter()
+                .map(|k| {
+                    self.view
+                        .read_indexed_in(snapshot.clone(), k, from)
+                        .peekable()
+                })
+                .collect();
+            self.indexed = Some(IndexedCatchUp {
+                reads,
+                next: from,
+                end,
+            });
+        }
         self
     }
 
@@ -137,7 +190,10 @@ impl Subscription {
     /// resumes by version instead: save `event.version() + 1` and pass it to
     /// [`Store::subscribe_stream`](crate::Store::subscribe_stream).)
     pub fn position(&self) -> u64 {
-        self.log.next_position()
+        match &self.indexed {
+            Some(indexed) => indexed.next,
+            None => self.log.next_position(),
+        }
     }
 
     /// The next event, without waiting: `None` if there is none yet.
@@ -164,6 +220,19 @@ impl Subscription {
             }
             self.catch_up = None;
         }
+        if let Some(indexed) = &mut self.indexed {
+            while let Some(ev) = indexed.next_event()? {
+                if self
+                    .filter
+                    .accepts(ev.stream(), ev.event_type(), ev.version())
+                {
+                    return Ok(Some(ev));
+                }
+            }
+            // Caught up to the end of the log as it was: follow it from there.
+            self.log = self.view.read_all(indexed.end);
+            self.indexed = None;
+        }
         loop {
             while let Some(view) = self.log.next_view() {
                 let view = view?;
@@ -183,6 +252,40 @@ impl Subscription {
                 return Ok(None);
             }
         }
+    }
+}
+
+/// A catch-up through type or category indexes: one read per key, merged in position order.
+struct IndexedCatchUp {
+    reads: Vec<std::iter::Peekable<ReadIndexed>>,
+    /// Position after the last event delivered (everything before it was looked at).
+    next: u64,
+    /// Where the snapshot the reads read ends.
+    end: u64,
+}
+
+impl IndexedCatchUp {
+    /// The next event of any of the reads, the lowest position first.
+    fn next_event(&mut self) -> Result<Option<RecordedEvent>> {
+        let mut best: Option<(usize, u64)> = None;
+        for (i, read) in self.reads.iter_mut().enumerate() {
+            match read.peek() {
+                Some(Err(_)) => return read.next().transpose(),
+                Some(Ok(ev)) if best.is_none_or(|(_, p)| ev.position() < p) => {
+                    best = Some((i, ev.position()));
+                }
+                _ => {}
+            }
+        }
+        let Some((i, _)) = best else {
+            self.next = self.end;
+            return Ok(None);
+        };
+        let ev = self.reads[i].next().transpose()?;
+        if let Some(ev) = &ev {
+            self.next = ev.position() + 1;
+        }
+        Ok(ev)
     }
 }
 
