@@ -2,8 +2,8 @@
 //!
 //! - a read by type of a type that is 0.1% of the store (`read_by_type`), against the full
 //!   zero-copy scan that filters it (`scan_all`); median of 5 each, warm page cache; plus the
-//!   first read in the process (which indexes the tail) and the type and category index's
-//!   size on disk per event;
+//!   first read in the process (which indexes the tail), the memory it added, and the type
+//!   and category index's size on disk per event;
 //! - W9: rebuilding a projection whose handler costs about 2 µs per event with
 //!   `replay_partitioned` on 1 worker and on 2 (this VM has 2 cores), by school.
 //!
@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use annals::{Durability, EventData, ExpectedVersion, Options, Store};
-use common::{bench_events, cached_data_set, Rng};
+use common::{anon_bytes, bench_events, cached_data_set, Rng};
 
 /// Schools; each student stream is `school{s}-student{n}`, category `school{s}`.
 const SCHOOLS: u64 = 64;
@@ -79,15 +79,17 @@ fn main() {
     let dir = cached_data_set(&format!("projections-{events}"), |d| build(d, events));
     let store = Store::open(&dir).expect("open");
 
-    let started = Instant::now();
     let count = || {
         store
             .read_by_type("Rare", 0)
             .try_fold(0usize, |n, e| e.map(|_| n + 1))
             .expect("read_by_type")
     };
+    let anon_before = anon_bytes();
+    let started = Instant::now();
     let first = count();
     let first_read = started.elapsed();
+    let anon_added = anon_bytes().saturating_sub(anon_before);
     let (mut by_type, mut scans) = (Vec::new(), Vec::new());
     for _ in 0..5 {
         let t = Instant::now();
@@ -109,9 +111,12 @@ fn main() {
     println!(
         "read_by_type of a 0.1% type ({first} of {events} events): {indexed:.2?} (first read \
          in the process, indexing the tail: {first_read:.2?}) vs a filtering scan_all \
-         {scanned:.2?}: {:.0}x; type and category index on disk: {:.2} bytes per event",
+         {scanned:.2?}: {:.0}x; type and category index on disk: {:.2} bytes per event \
+         (sealed segments); memory the first read added: {:.2} MB ({:.2} bytes per event)",
         scanned.as_secs_f64() / indexed.as_secs_f64(),
-        tix_bytes(&dir) as f64 / events as f64
+        tix_bytes(&dir) as f64 / events as f64,
+        anon_added as f64 / 1e6,
+        anon_added as f64 / events as f64
     );
 
     let mut times = Vec::new();
