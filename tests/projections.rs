@@ -176,6 +176,23 @@ fn reads_by_type_and_category_equal_the_filters_of_read_all() {
     assert!(positions(store.read_category("order", 0)).is_empty());
     let reader = Store::open_read_only(dir.path()).expect("read-only");
     check_indexed_reads(&reader);
+    // A writable opening writes missing files back (a store from before these files, or
+    // restored from a backup, gets them).
+    drop(store);
+    let tix: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read_dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tix"))
+        .collect();
+    for p in &tix {
+        std::fs::remove_file(p).expect("remove");
+    }
+    drop(Store::open_with(dir.path(), small_segments()).expect("reopen"));
+    assert!(
+        tix.iter().all(|p| p.exists()),
+        "missing index files not written again"
+    );
+    check_indexed_reads(&reader);
 }
 
 #[test]

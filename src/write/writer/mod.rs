@@ -132,7 +132,7 @@ impl Writer {
             tail_end: recovered.tail_end,
             next_position: recovered.next_position,
         };
-        Ok(Writer {
+        let mut writer = Writer {
             dir,
             faults: Faults::new(&options),
             options,
@@ -158,7 +158,9 @@ impl Writer {
             erased: HashSet::new(),
             flusher,
             indexers: Vec::new(),
-        })
+        };
+        writer.write_missing_postings();
+        Ok(writer)
     }
 
     /// The committed log and the stream index, which readers share.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::Writer;
 use crate::error::Result;
 use crate::format::{Manifest, SEGMENT_HEADER_LEN};
+use crate::fs::dir::postings_file_name;
 use crate::fs::manifest;
 use crate::fs::segment::Segment;
 use crate::index::postings::write_postings;
@@ -75,6 +76,37 @@ impl Writer {
             self.manifest = Some(wanted);
         }
         Ok(())
+    }
+
+    /// Writes, on a background thread, the type and category index of every sealed segment
+    /// that has none (a store written before these files existed, or restored from a
+    /// backup); compaction and erasure wait for it like for side files.
+    pub(super) fn write_missing_postings(&mut self) {
+        let segments = &self.state.segments;
+        let missing: Vec<Arc<Segment>> = segments[..segments.len() - 1]
+            .iter()
+            .filter(|s| {
+                !self
+                    .dir
+                    .join(postings_file_name(s.base_position()))
+                    .exists()
+            })
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let dir = self.dir.clone();
+        let spawned = std::thread::Builder::new()
+            .name("annals-index".into())
+            .spawn(move || {
+                for segment in missing {
+                    let _ = write_postings(&dir, &segment);
+                }
+            });
+        if let Ok(thread) = spawned {
+            self.indexers.push(thread);
+        }
     }
 
     /// Writes the index side file of a segment that was just sealed, on a background thread.
