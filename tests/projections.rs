@@ -9,8 +9,10 @@ use std::sync::Mutex;
 use annals::{Error, ExpectedVersion, Store};
 use common::{event, read_everything, small_segments};
 
+/// Appends `n` events, each new (numbered from the store's next position on).
 fn fill(store: &Store, n: u64) {
-    for i in 0..n {
+    let start = store.next_position();
+    for i in start..start + n {
         let stream = format!("school-{}-student-{}", i % 7, i % 23);
         store
             .append(&stream, ExpectedVersion::Any, [event(&stream, i)])
@@ -187,11 +189,14 @@ fn reads_by_type_and_category_equal_the_filters_of_read_all() {
     for p in &tix {
         std::fs::remove_file(p).expect("remove");
     }
-    drop(Store::open_with(dir.path(), small_segments()).expect("reopen"));
-    assert!(
-        tix.iter().all(|p| p.exists()),
-        "missing index files not written again"
-    );
+    let store = Store::open_with(dir.path(), small_segments()).expect("reopen");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !tix.iter().all(|p| p.exists()) {
+        let waited_too_long = std::time::Instant::now() > deadline;
+        assert!(!waited_too_long, "missing index files not written again");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(store);
     check_indexed_reads(&reader);
 }
 
@@ -385,4 +390,30 @@ fn filtered_subscriptions_catch_up_through_the_indexes_then_follow() {
         assert_eq!(live.stream(), "school-9-student-1");
         assert!(next(&mut sub).is_none());
     }
+}
+
+#[test]
+fn a_filtered_subscription_started_past_the_end_it_sees_waits_there() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_with(dir.path(), small_segments()).expect("open");
+    fill(&store, 900);
+    let reader = Store::open_read_only(dir.path()).expect("read-only");
+    fill(&store, 100);
+    // A checkpoint the writer's consumer saved, beyond what the reader has seen yet.
+    let mut sub = reader.subscribe_all(1_000).event_types(["Type2"]);
+    assert!(sub.try_next().expect("try_next").is_none());
+    assert_eq!(sub.position(), 1_000);
+    store
+        .append(
+            "school-1-student-1",
+            ExpectedVersion::Any,
+            [event("late", 7)],
+        )
+        .expect("append");
+    reader.refresh().expect("refresh");
+    let ev = sub
+        .next_timeout(std::time::Duration::from_secs(5))
+        .expect("next")
+        .expect("the event after the start");
+    assert_eq!(ev.position(), 1_000);
 }

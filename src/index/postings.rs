@@ -8,15 +8,15 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::{
     decode_postings_directory, decode_postings_header, decode_postings_list, encode_postings,
-    split_location, Damage, PostingsHeader, RecordView, SegmentEnd, KEY_CATEGORY, KEY_TYPE,
-    POSTINGS_HEADER_LEN,
+    split_location, Damage, FrameFault, PostingsHeader, RecordView, SegmentEnd, KEY_CATEGORY,
+    KEY_TYPE, POSTINGS_HEADER_LEN,
 };
 use crate::fs::dir::{postings_file_name, postings_tmp_name};
 use crate::fs::install;
@@ -133,20 +133,30 @@ pub fn write_postings(dir: &Path, segment: &Segment) -> Result<()> {
 /// One sealed segment's postings as readers find them.
 #[derive(Debug)]
 enum Found {
-    /// The file, checked against the segment, and its directory.
+    /// The file, checked against the segment when first read, and its directory (each
+    /// list's CRC checked when read: a file replaced since does not pass).
     File {
-        file: File,
+        path: PathBuf,
         directory: HashMap<Key, (u64, u32, u32)>,
     },
     /// Built in memory from the segment (the file was missing, stale or damaged).
     Built(Postings),
 }
 
+/// A sealed segment's postings, for the segment they were found for.
+#[derive(Debug)]
+struct Entry {
+    /// The segment (a rewritten one is another; a dropped one no longer matches).
+    segment: Weak<Segment>,
+    found: Arc<Found>,
+}
+
 /// The tail's postings as far as readers have read it.
 #[derive(Debug)]
 struct Tail {
-    /// The tail segment (its number and its map's address: a new map is another segment).
-    id: (u64, usize),
+    /// The tail segment (a new map is another segment; held weakly, its address is not
+    /// reused while this lives).
+    segment: Weak<Segment>,
     walked: Walked,
     postings: Postings,
 }
@@ -155,16 +165,9 @@ struct Tail {
 #[derive(Debug)]
 pub struct PostingsCache {
     dir: PathBuf,
-    sealed: Mutex<HashMap<(u64, usize), Arc<Found>>>,
+    /// By segment number: one entry per segment, for its newest version read.
+    sealed: Mutex<HashMap<u64, Entry>>,
     tail: Mutex<Option<Tail>>,
-}
-
-/// Sealed segments remembered at most (a rewritten segment is a new entry).
-const REMEMBERED: usize = 4096;
-
-/// A segment's identity in the cache: its number and the address of its map.
-fn identity(segment: &Arc<Segment>) -> (u64, usize) {
-    (segment.seq(), Arc::as_ptr(segment) as usize)
 }
 
 impl PostingsCache {
@@ -187,26 +190,20 @@ impl PostingsCache {
         let found = self.sealed_postings(segment)?;
         match &*found {
             Found::Built(postings) => Ok(postings.lists.get(key).cloned().unwrap_or_default()),
-            Found::File {
-                file, directory, ..
-            } => {
+            Found::File { path, directory } => {
                 let Some(&(offset, count, crc)) = directory.get(key) else {
                     return Ok(Vec::new());
                 };
-                let mut raw = vec![0u8; count as usize * 4];
-                let list = file
-                    .read_exact_at(&mut raw, offset)
-                    .ok()
-                    .and_then(|()| decode_postings_list(&raw, crc).ok());
+                let list = read_list(path, offset, count, crc);
                 match list {
                     Some(list) => Ok(list),
                     None => {
-                        // A damaged list: the file is a cache, built again from the segment.
-                        let built = Arc::new(Found::Built(Postings::build(segment)?.0));
-                        self.sealed
-                            .lock()
-                            .insert(identity(segment), Arc::clone(&built));
-                        self.list(snapshot, index, key)
+                        // A damaged list, or a file replaced since: built again from the
+                        // segment.
+                        let built = Postings::build(segment)?.0;
+                        let list = built.lists.get(key).cloned().unwrap_or_default();
+                        self.remember(segment, Arc::new(Found::Built(built)));
+                        Ok(list)
                     }
                 }
             }
@@ -215,9 +212,10 @@ impl PostingsCache {
 
     /// The postings of the sealed `segment`: its file if it checks out, else built.
     fn sealed_postings(&self, segment: &Arc<Segment>) -> Result<Arc<Found>> {
-        let id = identity(segment);
-        if let Some(found) = self.sealed.lock().get(&id) {
-            return Ok(Arc::clone(found));
+        if let Some(entry) = self.sealed.lock().get(&segment.seq()) {
+            if std::ptr::eq(entry.segment.as_ptr(), Arc::as_ptr(segment)) {
+                return Ok(Arc::clone(&entry.found));
+            }
         }
         let path = self.dir.join(postings_file_name(segment.base_position()));
         let found = match open_file(&path, segment) {
@@ -225,23 +223,33 @@ impl PostingsCache {
             Err(_) => Found::Built(Postings::build(segment)?.0),
         };
         let found = Arc::new(found);
-        let mut sealed = self.sealed.lock();
-        if sealed.len() >= REMEMBERED {
-            sealed.clear();
-        }
-        sealed.insert(id, Arc::clone(&found));
+        self.remember(segment, Arc::clone(&found));
         Ok(found)
+    }
+
+    /// Keeps `found` as the postings of `segment`, and forgets those of segments no reader
+    /// holds any more (replaced by a rewrite, or gone).
+    fn remember(&self, segment: &Arc<Segment>, found: Arc<Found>) {
+        let mut sealed = self.sealed.lock();
+        sealed.retain(|_, e| e.segment.strong_count() > 0);
+        let entry = Entry {
+            segment: Arc::downgrade(segment),
+            found,
+        };
+        sealed.insert(segment.seq(), entry);
     }
 
     /// The tail's list for `key`, indexing what was committed below `limit` since the last
     /// call.
     fn tail_list(&self, tail: &Arc<Segment>, limit: usize, key: &Key) -> Result<Vec<u32>> {
         let mut state = self.tail.lock();
-        let id = identity(tail);
         // A read of an older snapshot ignores what lies past its end.
-        if state.as_ref().is_none_or(|t| t.id != id) {
+        if state
+            .as_ref()
+            .is_none_or(|t| !std::ptr::eq(t.segment.as_ptr(), Arc::as_ptr(tail)))
+        {
             *state = Some(Tail {
-                id,
+                segment: Arc::downgrade(tail),
                 walked: Walked::at_start(tail, tail.base_position()),
                 postings: Postings::default(),
             });
@@ -254,6 +262,10 @@ impl PostingsCache {
             postings.add(ev, location);
             Ok(())
         })?;
+        if t.walked.end < limit && t.walked.fault != FrameFault::End {
+            let reason = format!("committed data: {}", t.walked.fault);
+            return Err(Error::corrupt(tail.path(), t.walked.end as u64, reason));
+        }
         Ok(t.postings.lists.get(key).cloned().unwrap_or_default())
     }
 }
@@ -265,6 +277,7 @@ fn open_file(path: &Path, segment: &Segment) -> std::result::Result<Found, Damag
         kind: e.kind(),
     };
     let file = File::open(path).map_err(unreadable)?;
+    let len = file.metadata().map_err(unreadable)?.len();
     let mut header = [0u8; POSTINGS_HEADER_LEN];
     file.read_exact_at(&mut header, 0).map_err(unreadable)?;
     let h = decode_postings_header(&header)?;
@@ -279,7 +292,14 @@ fn open_file(path: &Path, segment: &Segment) -> std::result::Result<Found, Damag
     {
         return Err(stale);
     }
-    let mut head = vec![0u8; POSTINGS_HEADER_LEN + h.directory_len as usize];
+    let head_len = POSTINGS_HEADER_LEN as u64 + u64::from(h.directory_len);
+    if head_len > len {
+        return Err(Damage::Length {
+            what: "type and category index directory",
+            length: head_len,
+        });
+    }
+    let mut head = vec![0u8; head_len as usize];
     file.read_exact_at(&mut head, 0).map_err(unreadable)?;
     let directory = decode_postings_directory(&head)?
         .into_iter()
@@ -291,5 +311,21 @@ fn open_file(path: &Path, segment: &Segment) -> std::result::Result<Found, Damag
             (key, (e.list_offset, e.count, e.list_crc))
         })
         .collect();
-    Ok(Found::File { file, directory })
+    Ok(Found::File {
+        path: path.to_path_buf(),
+        directory,
+    })
+}
+
+/// Reads and checks the list of `count` offsets at `offset` of the file at `path`; `None` if
+/// it cannot be read or does not match its CRC (a damaged file, or one replaced since).
+fn read_list(path: &Path, offset: u64, count: u32, crc: u32) -> Option<Vec<u32>> {
+    let file = File::open(path).ok()?;
+    let len = u64::from(count) * 4;
+    if offset.checked_add(len)? > file.metadata().ok()?.len() {
+        return None;
+    }
+    let mut raw = vec![0u8; len as usize];
+    file.read_exact_at(&mut raw, offset).ok()?;
+    decode_postings_list(&raw, crc).ok()
 }

@@ -14,7 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::RecordedEvent;
 use crate::format::RecordView;
 use crate::index::postings::{category, Key};
@@ -89,6 +89,8 @@ pub struct Subscription {
     indexed: Option<IndexedCatchUp>,
     log: ReadAll,
     filter: Filter,
+    /// The error following the log met, returned by every later call.
+    failure: Option<Error>,
 }
 
 impl Subscription {
@@ -101,6 +103,7 @@ impl Subscription {
             indexed: None,
             log,
             filter: Filter::default(),
+            failure: None,
         }
     }
 
@@ -124,6 +127,7 @@ impl Subscription {
                 stream: Some((stream.to_string(), from_version)),
                 ..Filter::default()
             },
+            failure: None,
         }
     }
 
@@ -159,7 +163,8 @@ impl Subscription {
         if self.catch_up.is_none() {
             let snapshot = self.view.snapshot();
             let from = self.position();
-            let end = snapshot.next_position;
+            // A start past the log's end (a checkpoint saved beside a newer writer) stays.
+            let end = snapshot.next_position.max(from);
             let reads = keys
                 .into_iter()
                 .map(|k| {
@@ -172,6 +177,7 @@ impl Subscription {
                 reads,
                 next: from,
                 end,
+                failure: None,
             });
         }
         self
@@ -234,8 +240,18 @@ impl Subscription {
             self.indexed = None;
         }
         loop {
+            if let Some(e) = &self.failure {
+                return Err(e.duplicate());
+            }
             while let Some(view) = self.log.next_view() {
-                let view = view?;
+                let view = match view {
+                    Ok(view) => view,
+                    Err(e) => {
+                        // Nothing after damage is delivered: the error comes again.
+                        self.failure = Some(e.duplicate());
+                        return Err(e);
+                    }
+                };
                 if self.filter.accepts_view(&view) {
                     return Ok(Some(RecordedEvent::from_view(&view)));
                 }
@@ -262,15 +278,28 @@ struct IndexedCatchUp {
     next: u64,
     /// Where the snapshot the reads read ends.
     end: u64,
+    /// The error a read met: returned again by every later call, so that nothing after it
+    /// is skipped.
+    failure: Option<Error>,
 }
 
 impl IndexedCatchUp {
     /// The next event of any of the reads, the lowest position first.
     fn next_event(&mut self) -> Result<Option<RecordedEvent>> {
+        if let Some(e) = &self.failure {
+            return Err(e.duplicate());
+        }
         let mut best: Option<(usize, u64)> = None;
         for (i, read) in self.reads.iter_mut().enumerate() {
             match read.peek() {
-                Some(Err(_)) => return read.next().transpose(),
+                Some(Err(_)) => {
+                    let e = match read.next() {
+                        Some(Err(e)) => e,
+                        _ => Error::InvalidInput("an indexed read failed".into()),
+                    };
+                    self.failure = Some(e.duplicate());
+                    return Err(e);
+                }
                 Some(Ok(ev)) if best.is_none_or(|(_, p)| ev.position() < p) => {
                     best = Some((i, ev.position()));
                 }

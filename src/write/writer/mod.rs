@@ -97,6 +97,9 @@ pub(crate) struct Writer {
     flusher: Option<Flusher>,
     /// Threads writing the index side files of segments sealed since opening.
     indexers: Vec<JoinHandle<()>>,
+    /// The thread writing the type and category indexes that sealed segments lacked at
+    /// opening, and the flag that stops it.
+    backfill: Option<(Arc<std::sync::atomic::AtomicBool>, JoinHandle<()>)>,
 }
 
 /// Where a write starts; see [`Writer::begin_write`].
@@ -158,6 +161,7 @@ impl Writer {
             erased: HashSet::new(),
             flusher,
             indexers: Vec::new(),
+            backfill: None,
         };
         writer.write_missing_postings();
         Ok(writer)

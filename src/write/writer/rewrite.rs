@@ -30,7 +30,13 @@ impl Writer {
 
     /// Waits until the side files of segments sealed since opening are written: none may be
     /// written after a rewrite of its segment (it would describe the old file).
+    /// The thread writing missing type and category indexes is stopped between two
+    /// segments instead.
     pub fn finish_indexers(&mut self) {
+        if let Some((stop, thread)) = self.backfill.take() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = thread.join();
+        }
         for thread in self.indexers.drain(..) {
             let _ = thread.join();
         }

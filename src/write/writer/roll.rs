@@ -2,6 +2,7 @@
 //! sealing the old one, with its index side file written in the background), keeping the
 //! manifest up to date, and the clean close.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::Writer;
@@ -80,7 +81,8 @@ impl Writer {
 
     /// Writes, on a background thread, the type and category index of every sealed segment
     /// that has none (a store written before these files existed, or restored from a
-    /// backup); compaction and erasure wait for it like for side files.
+    /// backup). Compaction, erasure and closing stop it between two segments (the next
+    /// writable opening writes the rest).
     pub(super) fn write_missing_postings(&mut self) {
         let segments = &self.state.segments;
         let missing: Vec<Arc<Segment>> = segments[..segments.len() - 1]
@@ -97,15 +99,20 @@ impl Writer {
             return;
         }
         let dir = self.dir.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
         let spawned = std::thread::Builder::new()
             .name("annals-index".into())
             .spawn(move || {
                 for segment in missing {
+                    if stopped.load(Ordering::Relaxed) {
+                        break;
+                    }
                     let _ = write_postings(&dir, &segment);
                 }
             });
         if let Ok(thread) = spawned {
-            self.indexers.push(thread);
+            self.backfill = Some((stop, thread));
         }
     }
 
@@ -134,9 +141,7 @@ impl Drop for Writer {
     /// open neither cuts nor looks past synced data, nor indexes anything again.
     fn drop(&mut self) {
         // No thread of this store may touch its files once the directory is unlocked.
-        for thread in self.indexers.drain(..) {
-            let _ = thread.join();
-        }
+        self.finish_indexers();
         self.finish_snapshot();
         if let Some(flusher) = &mut self.flusher {
             flusher.stop();
