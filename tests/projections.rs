@@ -417,3 +417,42 @@ fn a_filtered_subscription_started_past_the_end_it_sees_waits_there() {
         .expect("the event after the start");
     assert_eq!(ev.position(), 1_000);
 }
+
+#[test]
+fn backups_copy_the_type_indexes_and_verify_checks_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_with(dir.path(), small_segments()).expect("open");
+    fill(&store, 1_500);
+    store.sync().expect("sync");
+    drop(store);
+    let tix = |d: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let mut found: Vec<_> = std::fs::read_dir(d)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "tix"))
+            .collect();
+        found.sort();
+        found
+    };
+    let store = Store::open_read_only(dir.path()).expect("read-only");
+    store.backup(copy.path().join("b")).expect("backup");
+    let names = |v: Vec<std::path::PathBuf>| -> Vec<std::ffi::OsString> {
+        v.iter()
+            .map(|p| p.file_name().unwrap().to_owned())
+            .collect()
+    };
+    let source = tix(dir.path());
+    assert!(source.len() > 2);
+    assert_eq!(names(tix(&copy.path().join("b"))), names(source.clone()));
+    assert!(annals::verify(dir.path()).expect("verify").is_sound());
+    // A flipped byte in a list is found and named.
+    let len = std::fs::metadata(&source[1]).expect("stat").len() as usize;
+    common::overwrite(&source[1], len - 2, &[0x5A]);
+    let report = annals::verify(dir.path()).expect("verify");
+    assert!(
+        report.damages.iter().any(|d| d.file == source[1]),
+        "{report:?}"
+    );
+    check_indexed_reads(&store);
+}

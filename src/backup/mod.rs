@@ -25,14 +25,14 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::format::{encode_retention, Manifest, NO_LIMIT};
 use crate::fs::dir::{
-    index_file_name, index_tmp_name, segment_tmp_name, SNAPSHOT_FILE, SNAPSHOT_TMP,
-};
-use crate::fs::dir::{
-    segment_file_name, MANIFEST_FILE, MANIFEST_TMP, RETENTION_FILE, RETENTION_TMP,
+    index_file_name, index_tmp_name, postings_file_name, postings_tmp_name, segment_file_name,
+    segment_tmp_name, MANIFEST_FILE, MANIFEST_TMP, RETENTION_FILE, RETENTION_TMP, SNAPSHOT_FILE,
+    SNAPSHOT_TMP,
 };
 use crate::fs::segment::Segment;
 use crate::fs::{install, sync_dir};
 use crate::index::mapped::MappedIndex;
+use crate::index::postings::check_postings_file;
 use crate::index::side_file::{index_path, SegmentIndex};
 use crate::index::CHECKPOINT_INTERVAL;
 use crate::lifecycle::read_retention_file;
@@ -153,6 +153,9 @@ fn copy_log(
         )?;
         if i < last && copy_side_file(src, segment, dest)? {
             report.side_files += 1;
+        }
+        if i < last {
+            copy_postings(src, segment, dest)?;
         }
         report.bytes += end as u64;
         progress(next_base, log.next_position);
@@ -330,6 +333,23 @@ fn copy_side_file(src: &Path, segment: &Segment, dest: &Path) -> Result<bool> {
         "write backup side file",
     )?;
     Ok(true)
+}
+
+/// Copies the type and category index of the sealed `segment` if it checks out whole.
+fn copy_postings(src: &Path, segment: &Segment, dest: &Path) -> Result<()> {
+    let Ok(Some(bytes)) = check_postings_file(src, segment) else {
+        return Ok(());
+    };
+    let base = segment.base_position();
+    install(
+        dest,
+        &postings_file_name(base),
+        &postings_tmp_name(base),
+        &bytes,
+        0,
+        "write backup type and category index",
+    )
+    .map(drop)
 }
 
 /// Copies the index snapshot if there is one that covers no more than the copy (it is

@@ -329,3 +329,33 @@ fn read_list(path: &Path, offset: u64, count: u32, crc: u32) -> Option<Vec<u32>>
     file.read_exact_at(&mut raw, offset).ok()?;
     decode_postings_list(&raw, crc).ok()
 }
+
+/// Checks the type and category index of `segment` in `dir` whole (header against the
+/// segment, directory and every list): `Ok(None)` without one, `Ok(Some(bytes))` with its
+/// bytes if it is sound, the damage otherwise.
+pub fn check_postings_file(
+    dir: &Path,
+    segment: &Segment,
+) -> std::result::Result<Option<Vec<u8>>, Damage> {
+    let path = dir.join(postings_file_name(segment.base_position()));
+    if !path.exists() {
+        return Ok(None);
+    }
+    let Found::File { directory, .. } = open_file(&path, segment)? else {
+        return Ok(None);
+    };
+    for (offset, count, crc) in directory.values() {
+        if read_list(&path, *offset, *count, *crc).is_none() {
+            return Err(Damage::Field {
+                what: "type and category index",
+                problem: "a list does not match its checksum",
+            });
+        }
+    }
+    std::fs::read(&path)
+        .map(Some)
+        .map_err(|e| Damage::Unreadable {
+            what: "type and category index",
+            kind: e.kind(),
+        })
+}

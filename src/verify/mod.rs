@@ -19,11 +19,14 @@ use crate::format::{
     decode_checkpoint, decode_record, plausible_frame_header, read_frame, FrameFault,
     FRAME_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
-use crate::fs::dir::{list_segments, MANIFEST_FILE, RETENTION_FILE, SNAPSHOT_FILE};
+use crate::fs::dir::{
+    list_segments, postings_file_name, MANIFEST_FILE, RETENTION_FILE, SNAPSHOT_FILE,
+};
 use crate::fs::manifest;
 use crate::fs::segment::Segment;
 use crate::index::mapped::MappedIndex;
 use crate::index::persist::fingerprint;
+use crate::index::postings::check_postings_file;
 use crate::index::side_file::{index_path, SegmentIndex};
 use crate::index::{default_stream_hash, CHECKPOINT_INTERVAL};
 use crate::lifecycle::read_retention_file;
@@ -350,6 +353,14 @@ fn verify_tail(tail: &Segment, report: &mut VerifyReport) -> u64 {
 
 /// Checks the side file of sealed `segment`; a missing one is not damage (opening rebuilds it).
 fn check_side_file(dir: &Path, segment: &Segment, report: &mut VerifyReport) {
+    if let Err(damage) = check_postings_file(dir, segment) {
+        report.damages.push(Finding {
+            file: dir.join(postings_file_name(segment.base_position())),
+            offset: 0,
+            stream: None,
+            problem: format!("{damage} (a cache: readers rebuild it from the segment)"),
+        });
+    }
     let path = index_path(dir, segment.base_position());
     let problem = match SegmentIndex::load(&path, true) {
         Ok(None) => return,
