@@ -70,6 +70,18 @@ pub enum Error {
         /// The failure that poisoned the store.
         cause: String,
     },
+    /// An upcaster ([`Options::upcaster`](crate::Options::upcaster)) panicked on this event or
+    /// returned an event that cannot be (the stored event is unchanged).
+    Upcast {
+        /// The event's position.
+        position: u64,
+        /// The event's stream.
+        stream: String,
+        /// The event's type when the upcaster ran.
+        event_type: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// [`Store::erase_stream`](crate::Store::erase_stream) is erasing this stream: appends to
     /// it fail until the erasure returns (then they start a new stream at version 0). Nothing
     /// was written.
@@ -145,6 +157,17 @@ impl Error {
             Error::Erasing { stream } => Error::Erasing {
                 stream: stream.clone(),
             },
+            Error::Upcast {
+                position,
+                stream,
+                event_type,
+                reason,
+            } => Error::Upcast {
+                position: *position,
+                stream: stream.clone(),
+                event_type: event_type.clone(),
+                reason: reason.clone(),
+            },
         }
     }
 }
@@ -200,6 +223,16 @@ impl fmt::Display for Error {
             Error::Erasing { stream } => write!(
                 f,
                 "stream {stream:?} is being erased; append again once the erasure returns"
+            ),
+            Error::Upcast {
+                position,
+                stream,
+                event_type,
+                reason,
+            } => write!(
+                f,
+                "upcasting the event at position {position} (stream {stream:?}, type \
+                 {event_type:?}) failed: {reason}"
             ),
         }
     }

@@ -175,6 +175,29 @@ impl RecordedEvent {
         }
     }
 
+    /// This event with the type, payload and metadata of `data` (an upcaster's output);
+    /// position, stream, version, id and timestamp stay.
+    pub(crate) fn reshaped(&self, data: &EventData) -> Self {
+        let stream = self.stream().as_bytes();
+        let mut bytes = Vec::with_capacity(
+            stream.len() + data.event_type.len() + data.metadata.len() + data.payload.len(),
+        );
+        bytes.extend_from_slice(stream);
+        bytes.extend_from_slice(data.event_type.as_bytes());
+        bytes.extend_from_slice(&data.metadata);
+        bytes.extend_from_slice(&data.payload);
+        RecordedEvent {
+            position: self.position,
+            version: self.version,
+            timestamp: self.timestamp,
+            id: self.id,
+            stream_len: self.stream_len,
+            type_len: data.event_type.len() as u8,
+            metadata_len: data.metadata.len() as u32,
+            bytes: bytes.into_boxed_slice(),
+        }
+    }
+
     /// Global position: dense over the whole store, starting at 0, in commit order.
     pub fn position(&self) -> u64 {
         self.position

@@ -89,6 +89,7 @@ mod event;
 #[cfg(feature = "test-hooks")]
 mod hooks;
 mod options;
+mod upcast;
 
 // The subsystems.
 mod fs;

@@ -1,12 +1,15 @@
 //! [`Options`] for opening a store, and the [`Durability`] of appends.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::event::{EventData, RecordedEvent};
 use crate::format::{FRAME_HEADER_LEN, MAX_FRAME_LEN, RECORD_HEADER_LEN};
 #[cfg(feature = "test-hooks")]
 use crate::hooks::{FaultPlan, TestHooks};
 use crate::lifecycle::Retention;
+use crate::upcast::Upcasters;
 
 /// Smallest allowed segment size: 64 KiB.
 pub const MIN_SEGMENT_SIZE: u64 = 64 << 10;
@@ -60,6 +63,8 @@ pub struct Options {
     pub default_retention: Retention,
     /// Compaction on a background thread: see [`Options::background_compaction()`].
     pub background_compaction: Option<BackgroundCompaction>,
+    /// The upcasters, in the order they were added: see [`Options::upcaster()`].
+    pub(crate) upcasters: Upcasters,
 }
 
 /// How often a background thread compacts the store, and how much I/O it may use: see
@@ -85,6 +90,7 @@ impl Default for Options {
             dedup_window: 1_000_000,
             default_retention: Retention::default(),
             background_compaction: None,
+            upcasters: Upcasters::default(),
         }
     }
 }
@@ -158,6 +164,44 @@ impl Options {
             every,
             max_bytes_per_sec,
         });
+        self
+    }
+
+    /// Adds an upcaster for events of type `event_type` (an "active" migration): every read
+    /// that yields a [`RecordedEvent`] (stream reads both ways, `read_all`, `read_by_type`,
+    /// `read_category`, subscriptions) passes such an event to `upcast`, and yields what it
+    /// returns instead (its type, payload and metadata; position, stream, version, id and
+    /// timestamp stay the stored ones), or the event as stored for `None`. The stored bytes
+    /// never change; zero-copy reads ([`Store::scan_all`](crate::Store::scan_all),
+    /// [`Store::replay_partitioned`](crate::Store::replay_partitioned)) see them as stored.
+    ///
+    /// Upcasters run in the order they were added, each at most once on an event; when one
+    /// returns a new type, the ones added for that type (and not run yet) run on its result,
+    /// so `v1 → v2` and `v2 → v3` chain. One that panics, or returns a type of 0 or more
+    /// than 255 bytes, makes that read fail with [`Error::Upcast`](crate::Error::Upcast)
+    /// naming the event; the store goes on.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use annals::{EventData, ExpectedVersion, Options, RecordedEvent, Store};
+    ///
+    /// let options = Options::default().upcaster("AgreementAccepted", |ev: &RecordedEvent| {
+    ///     // An agreement without a revision is revision 1.
+    ///     (ev.payload() == b"{}").then(|| EventData::new("AgreementAccepted", br#"{"revision":1}"#.to_vec()))
+    /// });
+    /// let store = Store::open_with(dir.path(), options)?;
+    /// store.append("user-1", ExpectedVersion::Any, [EventData::new("AgreementAccepted", b"{}".to_vec())])?;
+    /// let ev = store.read_stream("user-1", 0).next().transpose()?.expect("one event");
+    /// assert_eq!(ev.payload(), br#"{"revision":1}"#);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn upcaster(
+        mut self,
+        event_type: impl Into<String>,
+        upcast: impl Fn(&RecordedEvent) -> Option<EventData> + Send + Sync + 'static,
+    ) -> Self {
+        self.upcasters.push(event_type.into(), Arc::new(upcast));
         self
     }
 

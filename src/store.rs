@@ -88,7 +88,7 @@ impl Store {
         let report = recovered.report.clone();
         let writer = Writer::new(dir.clone(), options.clone(), recovered)?;
         let (committed, index, signal) = writer.shared();
-        let view = LogView::new(&dir, committed, index, signal);
+        let view = LogView::new(&dir, committed, index, signal, options.upcasters.clone());
         Store::with_parts(
             dir,
             options,
@@ -134,6 +134,13 @@ impl Store {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Store> {
+        Store::open_read_only_with(dir, Options::default())
+    }
+
+    /// [`Store::open_read_only`] with `options`: those that apply to reading do
+    /// ([`Options::upcaster`], [`Options::default_retention`]); the others are ignored.
+    pub fn open_read_only_with(dir: impl AsRef<Path>, options: Options) -> Result<Store> {
+        options.validate()?;
         let dir = dir.as_ref().to_path_buf();
         let (committed, streams, report) = recover_read_only(&dir)?.into_read_only();
         let next = committed.next_position;
@@ -142,8 +149,9 @@ impl Store {
             Arc::new(RwLock::new(committed)),
             Arc::new(RwLock::new(streams)),
             Arc::new(CommitSignal::new(next)),
+            options.upcasters.clone(),
         );
-        Store::with_parts(dir, Options::default(), report, None, view, None)
+        Store::with_parts(dir, options, report, None, view, None)
     }
 
     /// Brings a read-only handle up to date with the log as the writer has it now (and its
@@ -536,6 +544,7 @@ impl Store {
         let retention = self.inner.retention.get(stream);
         self.lookup(stream, |snapshot, found| {
             ReadStreamBackward::new(snapshot, stream, from, found, &retention)
+                .map(|read| read.upcasting(self.inner.view.upcasters().clone()))
         })
         .unwrap_or_else(|e| ReadStreamBackward::failed(self.snapshot(), e))
     }

@@ -7,6 +7,7 @@ use crate::event::RecordedEvent;
 use crate::format::location;
 use crate::index::postings::{Key, PostingsCache};
 use crate::log::Snapshot;
+use crate::upcast::Upcasters;
 use std::sync::Arc;
 
 /// The events of one event type or one category from a position on: see
@@ -27,10 +28,17 @@ pub struct ReadIndexed {
     /// `list` holds the current segment's events (none is loaded before the first).
     loaded: bool,
     done: bool,
+    upcasters: Upcasters,
 }
 
 impl ReadIndexed {
-    pub(crate) fn new(snapshot: Snapshot, cache: Arc<PostingsCache>, key: Key, from: u64) -> Self {
+    pub(crate) fn new(
+        snapshot: Snapshot,
+        cache: Arc<PostingsCache>,
+        key: Key,
+        from: u64,
+        upcasters: Upcasters,
+    ) -> Self {
         let segment = snapshot.segment_of(from);
         ReadIndexed {
             snapshot,
@@ -42,6 +50,7 @@ impl ReadIndexed {
             next: 0,
             loaded: false,
             done: false,
+            upcasters,
         }
     }
 
@@ -79,7 +88,7 @@ impl ReadIndexed {
                 let offset = crate::format::split_location(at).1 as u64;
                 return Err(Error::corrupt(segment.path(), offset, reason));
             }
-            return Ok(Some(RecordedEvent::from_view(&view)));
+            return self.upcasters.record(&view).map(Some);
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::format::{
     peek_frame_header, read_frame, FrameFault, RecordCursor, RecordView, SEGMENT_HEADER_LEN,
 };
 use crate::log::Snapshot;
+use crate::upcast::Upcasters;
 
 /// Iterator over every event from a position on, in position order: see
 /// [`Store::read_all`](crate::Store::read_all).
@@ -21,6 +22,7 @@ use crate::log::Snapshot;
 pub struct ReadAll {
     snapshot: Snapshot,
     at: Position,
+    upcasters: Upcasters,
 }
 
 /// Where a [`ReadAll`] is in its snapshot.
@@ -52,7 +54,17 @@ impl ReadAll {
             failed: false,
         };
         at.skip_frames_before_from(&snapshot);
-        ReadAll { snapshot, at }
+        ReadAll {
+            snapshot,
+            at,
+            upcasters: Upcasters::default(),
+        }
+    }
+
+    /// The read with `upcasters` applied to the events it yields.
+    pub(crate) fn upcasting(mut self, upcasters: Upcasters) -> Self {
+        self.upcasters = upcasters;
+        self
     }
 
     /// Position of the next event this read would return.
@@ -73,7 +85,8 @@ impl ReadAll {
         } else {
             // The segment being read was rewritten (compaction or erasure) and its offsets
             // changed: find the next position anew, positions never change.
-            *self = ReadAll::new(newer, self.next_position());
+            let upcasters = std::mem::take(&mut self.upcasters);
+            *self = ReadAll::new(newer, self.next_position()).upcasting(upcasters);
         }
     }
 
@@ -211,7 +224,8 @@ impl Iterator for ReadAll {
     type Item = Result<RecordedEvent>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let upcasters = self.upcasters.clone();
         self.next_view()
-            .map(|view| view.map(|view| RecordedEvent::from_view(&view)))
+            .map(|view| view.and_then(|view| upcasters.record(&view)))
     }
 }

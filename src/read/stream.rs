@@ -11,6 +11,7 @@ use crate::format::{RecordView, NO_PREV};
 use crate::index::{Found, CHECKPOINT_INTERVAL};
 use crate::lifecycle::Retention;
 use crate::log::Snapshot;
+use crate::upcast::Upcasters;
 
 /// Reads the event of `stream` with `version` at `location`, checking that it is what the
 /// chain promises; `None` if compaction removed it (and so every older version: compaction
@@ -55,12 +56,14 @@ pub struct ReadStream {
     /// The stream's checkpoints from chunk `first_chunk` on.
     checkpoints: Vec<u64>,
     first_chunk: u64,
-    /// Events of the current chunk, newest first (`pop` gives them oldest first).
-    chunk: Vec<RecordedEvent>,
+    /// Events of the current chunk, newest first (`pop` gives them oldest first); an
+    /// upcaster's failure takes the place of its event.
+    chunk: Vec<Result<RecordedEvent>>,
     /// An error to return before anything else.
     error: Option<Error>,
     /// Events stamped before this are hidden by retention (left out of `chunk`).
     min_timestamp: u64,
+    upcasters: Upcasters,
 }
 
 impl ReadStream {
@@ -91,12 +94,14 @@ impl ReadStream {
             chunk: Vec::new(),
             error: None,
             min_timestamp: retention.min_timestamp(),
+            upcasters: Upcasters::default(),
         })
     }
 
     /// A read that yields `error` and ends.
     pub(crate) fn failed(snapshot: Snapshot, error: Error) -> Self {
         ReadStream {
+            upcasters: Upcasters::default(),
             min_timestamp: 0,
             snapshot,
             stream: String::new(),
@@ -108,6 +113,12 @@ impl ReadStream {
             chunk: Vec::new(),
             error: Some(error),
         }
+    }
+
+    /// The read with `upcasters` applied to the events it yields.
+    pub(crate) fn upcasting(mut self, upcasters: Upcasters) -> Self {
+        self.upcasters = upcasters;
+        self
     }
 
     /// Reads the chunk holding `next_version` into `chunk`, walking back from its checkpoint
@@ -126,7 +137,7 @@ impl ReadStream {
                 break;
             };
             if view.timestamp >= self.min_timestamp {
-                self.chunk.push(RecordedEvent::from_view(&view));
+                self.chunk.push(self.upcasters.record(&view));
             }
             location = view.prev;
         }
@@ -147,8 +158,14 @@ impl Iterator for ReadStream {
         }
         // A chunk is empty when retention hid all of it: read on.
         loop {
-            if let Some(event) = self.chunk.pop() {
-                return Some(Ok(event));
+            match self.chunk.pop() {
+                Some(Ok(event)) => return Some(Ok(event)),
+                Some(Err(e)) => {
+                    self.last_version = None;
+                    self.chunk.clear();
+                    return Some(Err(e));
+                }
+                None => {}
             }
             let last_version = self.last_version?;
             if self.next_version > last_version {
@@ -179,6 +196,7 @@ pub struct ReadStreamBackward {
     /// `min_timestamp`.
     first_version: u64,
     min_timestamp: u64,
+    upcasters: Upcasters,
 }
 
 impl ReadStreamBackward {
@@ -214,6 +232,7 @@ impl ReadStreamBackward {
             error: None,
             first_version,
             min_timestamp: retention.min_timestamp(),
+            upcasters: Upcasters::default(),
         })
     }
 
@@ -227,7 +246,14 @@ impl ReadStreamBackward {
             error: Some(error),
             first_version: 0,
             min_timestamp: 0,
+            upcasters: Upcasters::default(),
         }
+    }
+
+    /// The read with `upcasters` applied to the events it yields.
+    pub(crate) fn upcasting(mut self, upcasters: Upcasters) -> Self {
+        self.upcasters = upcasters;
+        self
     }
 
     /// Walks back from the indexed event `top` at `location` to `version`.
@@ -267,7 +293,7 @@ impl Iterator for ReadStreamBackward {
                         self.next = Some((version - 1, view.prev));
                     }
                     if view.timestamp >= self.min_timestamp {
-                        return Some(Ok(RecordedEvent::from_view(&view)));
+                        return Some(self.upcasters.record(&view));
                     }
                 }
                 Err(e) => return Some(Err(e)),

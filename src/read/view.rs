@@ -14,6 +14,7 @@ use crate::index::postings::{Key, PostingsCache};
 use crate::index::{Found, StreamIndex};
 use crate::lifecycle::Retention;
 use crate::log::{CommitSignal, Snapshot};
+use crate::upcast::Upcasters;
 
 /// The committed log as readers see it; cheap to clone.
 #[derive(Debug, Clone)]
@@ -26,6 +27,8 @@ pub(crate) struct LogView {
     signal: Arc<CommitSignal>,
     /// The type and category indexes readers have used.
     postings: Arc<PostingsCache>,
+    /// What every read that yields owned events applies.
+    upcasters: Upcasters,
 }
 
 impl LogView {
@@ -35,13 +38,20 @@ impl LogView {
         committed: Arc<RwLock<Snapshot>>,
         index: Arc<RwLock<StreamIndex>>,
         signal: Arc<CommitSignal>,
+        upcasters: Upcasters,
     ) -> Self {
         LogView {
             committed,
             index,
             signal,
             postings: Arc::new(PostingsCache::new(dir)),
+            upcasters,
         }
+    }
+
+    /// The upcasters reads apply.
+    pub fn upcasters(&self) -> &Upcasters {
+        &self.upcasters
     }
 
     /// Replaces the log and the index with newer ones (a read-only handle's refresh): the log
@@ -75,7 +85,7 @@ impl LogView {
 
     /// Every event from `from` on, as committed now.
     pub fn read_all(&self, from: u64) -> ReadAll {
-        ReadAll::new(self.snapshot(), from)
+        ReadAll::new(self.snapshot(), from).upcasting(self.upcasters.clone())
     }
 
     /// The events with `key` (a type or a category) from `from` on, as committed now.
@@ -85,7 +95,8 @@ impl LogView {
 
     /// The events with `key` from `from` on, as `snapshot` holds them.
     pub fn read_indexed_in(&self, snapshot: Snapshot, key: Key, from: u64) -> ReadIndexed {
-        ReadIndexed::new(snapshot, Arc::clone(&self.postings), key, from)
+        let postings = Arc::clone(&self.postings);
+        ReadIndexed::new(snapshot, postings, key, from, self.upcasters.clone())
     }
 
     /// Calls `f` with a snapshot of the committed log and `stream` as the index has it
@@ -113,7 +124,8 @@ impl LogView {
     ) -> (ReadStream, u64) {
         match self.lookup(stream, |snapshot, found| {
             let end = snapshot.next_position;
-            let read = ReadStream::new(snapshot, stream, from_version, found, retention)?;
+            let read = ReadStream::new(snapshot, stream, from_version, found, retention)?
+                .upcasting(self.upcasters.clone());
             Ok((read, end))
         }) {
             Ok(found) => found,

@@ -253,7 +253,7 @@ impl Subscription {
                     }
                 };
                 if self.filter.accepts_view(&view) {
-                    return Ok(Some(RecordedEvent::from_view(&view)));
+                    return self.view.upcasters().record(&view).map(Some);
                 }
             }
             let position = self.log.next_position();
