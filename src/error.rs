@@ -70,6 +70,15 @@ pub enum Error {
         /// The failure that poisoned the store.
         cause: String,
     },
+    /// The transform of [`Store::try_copy_to`](crate::Store::try_copy_to) failed on the event
+    /// at `position`: everything before it is copied and recorded, and running the copy
+    /// again starts there.
+    CopyStopped {
+        /// The source position of the event.
+        position: u64,
+        /// What the transform said.
+        reason: String,
+    },
     /// An upcaster ([`Options::upcaster`](crate::Options::upcaster)) panicked on this event or
     /// returned an event that cannot be (the stored event is unchanged).
     Upcast {
@@ -157,6 +166,10 @@ impl Error {
             Error::Erasing { stream } => Error::Erasing {
                 stream: stream.clone(),
             },
+            Error::CopyStopped { position, reason } => Error::CopyStopped {
+                position: *position,
+                reason: reason.clone(),
+            },
             Error::Upcast {
                 position,
                 stream,
@@ -223,6 +236,11 @@ impl fmt::Display for Error {
             Error::Erasing { stream } => write!(
                 f,
                 "stream {stream:?} is being erased; append again once the erasure returns"
+            ),
+            Error::CopyStopped { position, reason } => write!(
+                f,
+                "the copy stopped at source position {position}: {reason}; what came before is \
+                 copied, and running it again starts there"
             ),
             Error::Upcast {
                 position,

@@ -117,12 +117,15 @@ mod compact;
 mod verify;
 // Above read and subscribe: the store ties them together.
 mod store;
+// A passive migration, built on the store.
+mod copy;
 
 #[cfg(test)]
 mod tests;
 
 pub use backup::BackupReport;
 pub use compact::{CompactReport, EraseReport, Reclaimable};
+pub use copy::CopyReport;
 pub use error::{Error, Result};
 pub use event::{AppendResult, EventData, EventRef, ExpectedVersion, RecordedEvent};
 #[cfg(feature = "test-hooks")]

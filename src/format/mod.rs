@@ -18,7 +18,8 @@
 //! | `MANIFEST` | names the tail segment, so that a lost segment file is noticed (see below) |
 //! | `checkpoints/{name}` | a consumer checkpoint (see below) |
 //! | `RETENTION` | every stream's retention rules and soft deletes (see [`retention`]) |
-//! | `{base:020}.log.tmp`, `{base:020}.idx.tmp`, `{base:020}.tix.tmp`, `MANIFEST.tmp`, `INDEX.tmp`, `RETENTION.tmp`, `checkpoints/.{name}.tmp` | a file being created; deleted on open (a crash left it half made) |
+//! | `COPY-PROGRESS` | in the destination of `Store::copy_to`: how far the copy got (see [`copy_progress`]) |
+//! | `{base:020}.log.tmp`, `{base:020}.idx.tmp`, `{base:020}.tix.tmp`, `MANIFEST.tmp`, `INDEX.tmp`, `RETENTION.tmp`, `COPY-PROGRESS.tmp`, `checkpoints/.{name}.tmp` | a file being created; deleted on open (a crash left it half made) |
 //!
 //! Opening touches no other file: anything else in the directory is left alone.
 //!
@@ -35,6 +36,7 @@
 //! input.
 
 pub mod checkpoint;
+pub mod copy_progress;
 pub mod damage;
 pub mod frame;
 pub mod index_file;
@@ -48,6 +50,7 @@ pub mod segment;
 mod tests;
 
 pub use checkpoint::*;
+pub use copy_progress::*;
 pub use damage::Damage;
 pub use frame::*;
 pub use index_file::*;

@@ -24,6 +24,10 @@ pub const SNAPSHOT_TMP: &str = "INDEX.tmp";
 pub const RETENTION_FILE: &str = "RETENTION";
 /// The retention file being replaced.
 pub const RETENTION_TMP: &str = "RETENTION.tmp";
+/// In the destination of a copy: how far it got.
+pub const COPY_PROGRESS_FILE: &str = "COPY-PROGRESS";
+/// The copy progress file being replaced.
+pub const COPY_PROGRESS_TMP: &str = "COPY-PROGRESS.tmp";
 
 /// Name of the segment file whose first position is `base`.
 pub fn segment_file_name(base: u64) -> String {
@@ -70,6 +74,7 @@ fn is_own_tmp(name: &str) -> bool {
     name == MANIFEST_TMP
         || name == SNAPSHOT_TMP
         || name == RETENTION_TMP
+        || name == COPY_PROGRESS_TMP
         || base_of(name, SEGMENT_TMP_EXT).is_some()
         || base_of(name, INDEX_TMP_EXT).is_some()
         || base_of(name, POSTINGS_TMP_EXT).is_some()

@@ -1,0 +1,233 @@
+//! [`Store::copy_to`]: a passive migration. Every event of this store, in position order,
+//! goes through a transform into the store at a destination, each stream's output in source
+//! order with dense versions. The destination records how far the copy got (`COPY-PROGRESS`,
+//! layout in [`crate::format::copy_progress`]), so running the copy again copies only what is
+//! new: a live store moves with a short final pause.
+//!
+//! Progress is recorded after each batch is durable in the destination: the source position
+//! reached, and the destination's next position then. A crash between the two leaves a
+//! prefix of the batch's output in the destination (recovery keeps a prefix of frames); the
+//! next run transforms again from the recorded source position and skips as many outputs as
+//! the destination holds past its recorded position, checking that each one matches (so the
+//! transform must give the same output for the same event).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::event::{EventData, ExpectedVersion, RecordedEvent};
+use crate::format::{decode_copy_progress, encode_copy_progress, CopyProgress};
+use crate::fs::dir::{COPY_PROGRESS_FILE, COPY_PROGRESS_TMP};
+use crate::fs::install;
+use crate::options::{Durability, Options};
+use crate::store::Store;
+
+/// Appends written to the destination per batch (one group commit, then progress).
+const BATCH: usize = 1_000;
+
+/// What one run of [`Store::copy_to`] copied: check it before switching over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CopyReport {
+    /// The source positions this run covered: `from..to`.
+    pub from: u64,
+    /// See `from`.
+    pub to: u64,
+    /// Events read from the source.
+    pub events_in: u64,
+    /// Events appended to the destination.
+    pub events_out: u64,
+    /// Per event type of the source: events in, and events out of them.
+    pub by_type: BTreeMap<String, (u64, u64)>,
+    /// Per stream: events in, and events out.
+    pub by_stream: BTreeMap<String, (u64, u64)>,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+/// The copy's state between batches.
+struct Copy {
+    dst: Store,
+    dir: std::path::PathBuf,
+    batch: Vec<(String, ExpectedVersion, [EventData; 1])>,
+    /// Outputs already in the destination from an interrupted batch: skipped, checked.
+    skip: u64,
+    report: CopyReport,
+}
+
+impl Copy {
+    /// Appends the batch durably, then records that the source is copied below `source`.
+    fn flush(&mut self, source: u64) -> Result<()> {
+        for r in self.dst.append_many(self.batch.drain(..))? {
+            r?;
+        }
+        self.dst.sync()?;
+        let progress = CopyProgress {
+            source,
+            dest: self.dst.next_position(),
+        };
+        let bytes = encode_copy_progress(&progress);
+        install(
+            &self.dir,
+            COPY_PROGRESS_FILE,
+            COPY_PROGRESS_TMP,
+            &bytes,
+            0,
+            "write copy progress",
+        )
+        .map(drop)
+    }
+
+    /// Queues `out`, one output of `ev`, unless the destination holds it already.
+    fn push(&mut self, ev: &RecordedEvent, mut out: EventData, first: bool) -> Result<()> {
+        // Ids and timestamps stay unless the transform set them (the id only on the first
+        // output of an event: a stream holds an id once).
+        if out.timestamp.is_none() {
+            out.timestamp = Some(ev.timestamp());
+        }
+        if out.id.is_none() && first {
+            out.id = ev.id();
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+            return self.check_copied(ev, &out);
+        }
+        self.batch
+            .push((ev.stream().to_string(), ExpectedVersion::Any, [out]));
+        Ok(())
+    }
+
+    /// Checks that the destination's event at the next skipped position is `out`.
+    fn check_copied(&self, ev: &RecordedEvent, out: &EventData) -> Result<()> {
+        let at = self.dst.next_position() - self.skip - 1;
+        let found = self.dst.read_all(at).next().transpose()?;
+        let same = found.as_ref().is_some_and(|f| {
+            f.stream() == ev.stream()
+                && f.event_type() == out.event_type()
+                && f.payload() == out.payload()
+                && f.metadata() == out.metadata.as_slice()
+        });
+        match same {
+            true => Ok(()),
+            false => Err(Error::CopyStopped {
+                position: ev.position(),
+                reason: format!(
+                    "the destination holds, at position {at}, an event this transform does not \
+                     give again: an interrupted copy can only resume with the same transform"
+                ),
+            }),
+        }
+    }
+}
+
+impl Store {
+    /// Copies every event of this store, in position order, through `transform` into the
+    /// store at `dst` (created if missing): zero, one or several events out per event in,
+    /// appended to the same stream in source order, so each stream's output has dense
+    /// versions. The ids and timestamps of the events in stay unless the transform sets them
+    /// (the id goes to the first event out of each). Upcasters of this store apply first.
+    ///
+    /// `dst` records how far the copy got: running it again (this store taking appends
+    /// meanwhile) copies only what is new, so a live store moves with a short final pause:
+    /// copy, copy again, stop the writers, copy a last time, switch. A crash at any moment
+    /// loses and repeats nothing: the next run finishes the job (the transform must give the
+    /// same output for the same event). The report counts what this run copied, by type and
+    /// by stream, for a check before switching. Fails with
+    /// [`Error::Locked`](crate::Error::Locked) if `dst` is open elsewhere.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let dst = tempfile::tempdir()?;
+    /// use annals::{EventData, ExpectedVersion, RecordedEvent, Store};
+    ///
+    /// let store = Store::open(dir.path())?;
+    /// store.append("user-1", ExpectedVersion::Any, [EventData::new("AgreementAccepted", b"{}".to_vec())])?;
+    /// let add_revision = |ev: &RecordedEvent| -> Vec<EventData> {
+    ///     vec![EventData::new(ev.event_type(), br#"{"revision":1}"#.to_vec())]
+    /// };
+    /// let report = store.copy_to(dst.path().join("v2"), add_revision)?;
+    /// assert_eq!((report.events_in, report.events_out), (1, 1));
+    /// store.append("user-1", ExpectedVersion::Any, [EventData::new("AgreementAccepted", b"{}".to_vec())])?;
+    /// let again = store.copy_to(dst.path().join("v2"), add_revision)?;
+    /// assert_eq!((again.from, again.to, again.events_out), (1, 2, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn copy_to(
+        &self,
+        dst: impl AsRef<Path>,
+        mut transform: impl FnMut(&RecordedEvent) -> Vec<EventData>,
+    ) -> Result<CopyReport> {
+        self.try_copy_to(dst, |ev| Ok(transform(ev)))
+    }
+
+    /// [`Store::copy_to`] with a transform that may fail: the copy then stops with
+    /// [`Error::CopyStopped`](crate::Error::CopyStopped) naming the source position, after
+    /// recording everything before it, so running it again (with the transform mended)
+    /// starts there.
+    pub fn try_copy_to(
+        &self,
+        dst: impl AsRef<Path>,
+        mut transform: impl FnMut(&RecordedEvent) -> std::result::Result<Vec<EventData>, String>,
+    ) -> Result<CopyReport> {
+        let started = Instant::now();
+        let dir = dst.as_ref().to_path_buf();
+        let dst = Store::open_with(&dir, Options::default().durability(Durability::Buffered))?;
+        let progress = read_progress(&dir)?;
+        let to = self.next_position();
+        let mut copy = Copy {
+            skip: dst.next_position().saturating_sub(progress.dest),
+            dst,
+            dir,
+            batch: Vec::with_capacity(BATCH),
+            report: CopyReport {
+                from: progress.source,
+                to,
+                ..CopyReport::default()
+            },
+        };
+        let mut source = progress.source;
+        for ev in self.read_all(progress.source) {
+            let ev = ev?;
+            if ev.position() >= to {
+                break;
+            }
+            let outs = match transform(&ev) {
+                Ok(outs) => outs,
+                Err(reason) => {
+                    copy.flush(source)?;
+                    let position = ev.position();
+                    return Err(Error::CopyStopped { position, reason });
+                }
+            };
+            let n = outs.len() as u64;
+            for (i, out) in outs.into_iter().enumerate() {
+                copy.push(&ev, out, i == 0)?;
+            }
+            let r = &mut copy.report;
+            r.events_in += 1;
+            r.events_out += n;
+            let t = r.by_type.entry(ev.event_type().to_string()).or_default();
+            (t.0, t.1) = (t.0 + 1, t.1 + n);
+            let s = r.by_stream.entry(ev.stream().to_string()).or_default();
+            (s.0, s.1) = (s.0 + 1, s.1 + n);
+            source = ev.position() + 1;
+            if copy.batch.len() >= BATCH {
+                copy.flush(source)?;
+            }
+        }
+        copy.flush(to.max(source))?;
+        copy.report.duration = started.elapsed();
+        Ok(copy.report)
+    }
+}
+
+/// How far the copy into `dir` got (nothing yet without the file).
+fn read_progress(dir: &Path) -> Result<CopyProgress> {
+    let path = dir.join(COPY_PROGRESS_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => decode_copy_progress(&bytes).map_err(|d| Error::corrupt(&path, 0, d)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CopyProgress::default()),
+        Err(e) => Err(Error::io("read copy progress", &path, e)),
+    }
+}
