@@ -4,8 +4,9 @@
 //! layout in [`crate::format::copy_progress`]), so running the copy again copies only what is
 //! new: a live store moves with a short final pause.
 //!
-//! Progress is recorded after each batch is durable in the destination: the source position
-//! reached, and the destination's next position then. A crash between the two leaves a
+//! Progress is recorded every 64 batches of 1,000 appends (and at the end), once they are
+//! durable in the destination: the source position reached, and the destination's next
+//! position then. A crash between the two leaves a
 //! prefix of the batch's output in the destination (recovery keeps a prefix of frames); the
 //! next run transforms again from the recorded source position and skips as many outputs as
 //! the destination holds past its recorded position, checking that each one matches (so the
@@ -23,8 +24,10 @@ use crate::fs::install;
 use crate::options::{Durability, Options};
 use crate::store::Store;
 
-/// Appends written to the destination per batch (one group commit, then progress).
+/// Appends written to the destination per batch (one group commit).
 const BATCH: usize = 1_000;
+/// Batches between two records of progress (each costs a sync and a file replaced).
+const BATCHES_PER_PROGRESS: u32 = 64;
 
 /// What one run of [`Store::copy_to`] copied: check it before switching over.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,15 +56,24 @@ struct Copy {
     batch: Vec<(String, ExpectedVersion, [EventData; 1])>,
     /// Outputs already in the destination from an interrupted batch: skipped, checked.
     skip: u64,
+    /// Batches appended since progress was last recorded.
+    unrecorded: u32,
     report: CopyReport,
 }
 
 impl Copy {
-    /// Appends the batch durably, then records that the source is copied below `source`.
-    fn flush(&mut self, source: u64) -> Result<()> {
+    /// Appends the batch, and every [`BATCHES_PER_PROGRESS`] batches (or when `record`)
+    /// makes what was appended durable and records that the source is copied below
+    /// `source`.
+    fn flush(&mut self, source: u64, record: bool) -> Result<()> {
         for r in self.dst.append_many(self.batch.drain(..))? {
             r?;
         }
+        self.unrecorded += 1;
+        if !record && self.unrecorded < BATCHES_PER_PROGRESS {
+            return Ok(());
+        }
+        self.unrecorded = 0;
         self.dst.sync()?;
         let progress = CopyProgress {
             source,
@@ -177,6 +189,7 @@ impl Store {
         let to = self.next_position();
         let mut copy = Copy {
             skip: dst.next_position().saturating_sub(progress.dest),
+            unrecorded: 0,
             dst,
             dir,
             batch: Vec::with_capacity(BATCH),
@@ -195,7 +208,7 @@ impl Store {
             let outs = match transform(&ev) {
                 Ok(outs) => outs,
                 Err(reason) => {
-                    copy.flush(source)?;
+                    copy.flush(source, true)?;
                     let position = ev.position();
                     return Err(Error::CopyStopped { position, reason });
                 }
@@ -207,18 +220,26 @@ impl Store {
             let r = &mut copy.report;
             r.events_in += 1;
             r.events_out += n;
-            let t = r.by_type.entry(ev.event_type().to_string()).or_default();
-            (t.0, t.1) = (t.0 + 1, t.1 + n);
-            let s = r.by_stream.entry(ev.stream().to_string()).or_default();
-            (s.0, s.1) = (s.0 + 1, s.1 + n);
+            count(&mut r.by_type, ev.event_type(), n);
+            count(&mut r.by_stream, ev.stream(), n);
             source = ev.position() + 1;
             if copy.batch.len() >= BATCH {
-                copy.flush(source)?;
+                copy.flush(source, false)?;
             }
         }
-        copy.flush(to.max(source))?;
+        copy.flush(to.max(source), true)?;
         copy.report.duration = started.elapsed();
         Ok(copy.report)
+    }
+}
+
+/// Counts one event in and `out` events out under `key` (allocating the key once).
+fn count(map: &mut BTreeMap<String, (u64, u64)>, key: &str, out: u64) {
+    match map.get_mut(key) {
+        Some(c) => *c = (c.0 + 1, c.1 + out),
+        None => {
+            map.insert(key.to_string(), (1, out));
+        }
     }
 }
 

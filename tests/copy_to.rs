@@ -150,3 +150,63 @@ fn a_crash_between_a_batch_and_its_progress_is_finished_without_duplicates() {
     });
     assert!(matches!(other, Err(Error::CopyStopped { .. })), "{other:?}");
 }
+
+const CHILD_ENV: &str = "ANNALS_COPY_CHILD";
+const KILL_TEST: &str = "a_copy_killed_at_random_moments_finishes_without_loss_or_duplicates";
+
+/// The child: copies the source (read-only, beside nobody) into the destination, slowly.
+fn copy_child(arg: &str) {
+    let (src, dst) = arg.split_once('|').expect("child argument");
+    let store = Store::open_read_only(src).expect("child open");
+    println!("copying");
+    store
+        .copy_to(dst, |ev| {
+            if ev.position() % 200 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            transform(ev)
+        })
+        .expect("copy");
+    println!("copied");
+}
+
+#[test]
+fn a_copy_killed_at_random_moments_finishes_without_loss_or_duplicates() {
+    if let Ok(arg) = std::env::var(CHILD_ENV) {
+        copy_child(&arg);
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = tempfile::tempdir().expect("tempdir");
+    let dst_dir = out.path().join("v2");
+    {
+        let src = Store::open_with(dir.path(), small_segments()).expect("open");
+        fill(&src, 20_000);
+    }
+    let mut rng = common::Rng::from_clock(KILL_TEST);
+    let arg = format!("{}|{}", dir.path().display(), dst_dir.display());
+    let mut finished_early = 0;
+    for _ in 0..5 {
+        let (mut child, lines) = common::child::spawn_self(KILL_TEST, CHILD_ENV, &arg);
+        // The test harness prints its own lines first.
+        loop {
+            let line = lines
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("the child starts");
+            if line.contains("copying") {
+                break;
+            }
+        }
+        let wait = std::time::Duration::from_millis(20 + rng.below(150));
+        if let Ok(line) = lines.recv_timeout(wait) {
+            finished_early += usize::from(line.contains("copied"));
+        }
+        child.kill_9();
+    }
+    // A last run finishes the job: the destination is the transform of every event, once.
+    let src = Store::open_read_only(dir.path()).expect("open");
+    src.copy_to(&dst_dir, transform).expect("finish the copy");
+    let dst = Store::open(&dst_dir).expect("open destination");
+    check_copy(&src, &dst);
+    eprintln!("{KILL_TEST}: 5 kills, {finished_early} of them after the copy had finished");
+}
