@@ -145,7 +145,8 @@ impl Store {
     /// copy, copy again, stop the writers, copy a last time, switch. A crash at any moment
     /// loses and repeats nothing: the next run finishes the job (the transform must give the
     /// same output for the same event). The report counts what this run copied, by type and
-    /// by stream, for a check before switching. Fails with
+    /// by stream, for a check before switching ([`Store::verify_copy`] compares the copy
+    /// with the source through the transform). Fails with
     /// [`Error::Locked`](crate::Error::Locked) if `dst` is open elsewhere.
     ///
     /// ```
@@ -250,5 +251,97 @@ fn read_progress(dir: &Path) -> Result<CopyProgress> {
         Ok(bytes) => decode_copy_progress(&bytes).map_err(|d| Error::corrupt(&path, 0, d)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CopyProgress::default()),
         Err(e) => Err(Error::io("read copy progress", &path, e)),
+    }
+}
+
+/// What [`Store::verify_copy`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CopyCheck {
+    /// Source events checked (all below the position recorded in the destination).
+    pub events_in: u64,
+    /// Destination events they were compared with.
+    pub events_out: u64,
+    /// The first differences found (at most 100): stream, version in the destination, and
+    /// what differs.
+    pub differences: Vec<(String, u64, String)>,
+}
+
+impl CopyCheck {
+    /// Whether the destination holds exactly the transform of the source.
+    pub fn matches(&self) -> bool {
+        self.differences.is_empty()
+    }
+}
+
+impl Store {
+    /// Checks a copy made by [`Store::copy_to`] before switching to it: every source event
+    /// the destination records as copied goes through `transform` again, and each event out
+    /// must be the destination's next event of the same stream (type, payload, metadata, and
+    /// the id and timestamp `copy_to` gives it); then no stream of the destination may hold
+    /// more. Reads every copied event of both stores once.
+    pub fn verify_copy(
+        &self,
+        dst: impl AsRef<Path>,
+        mut transform: impl FnMut(&RecordedEvent) -> Vec<EventData>,
+    ) -> Result<CopyCheck> {
+        let dir = dst.as_ref();
+        let progress = read_progress(dir)?;
+        let dst = Store::open_read_only(dir)?;
+        let mut check = CopyCheck::default();
+        let mut next_version: std::collections::HashMap<String, u64> = Default::default();
+        let differ = |check: &mut CopyCheck, stream: &str, version: u64, what: String| {
+            if check.differences.len() < 100 {
+                check.differences.push((stream.to_string(), version, what));
+            }
+        };
+        for ev in self.read_all(0) {
+            let ev = ev?;
+            if ev.position() >= progress.source {
+                break;
+            }
+            check.events_in += 1;
+            for (i, mut out) in transform(&ev).into_iter().enumerate() {
+                out.timestamp.get_or_insert(ev.timestamp());
+                if out.id.is_none() && i == 0 {
+                    out.id = ev.id();
+                }
+                let version = next_version.entry(ev.stream().to_string()).or_insert(0);
+                let found = dst.read_stream(ev.stream(), *version).next().transpose()?;
+                let problem = match found {
+                    None => Some("missing".to_string()),
+                    Some(f) if f.version() != *version => Some("missing".to_string()),
+                    Some(f) => (f.event_type() != out.event_type()
+                        || f.payload() != out.payload()
+                        || f.metadata() != out.metadata.as_slice()
+                        || Some(f.timestamp()) != out.timestamp
+                        || f.id() != out.id)
+                        .then(|| {
+                            format!(
+                                "differs from the transform of source position {}",
+                                ev.position()
+                            )
+                        }),
+                };
+                if let Some(what) = problem {
+                    differ(&mut check, ev.stream(), *version, what);
+                }
+                *version += 1;
+                check.events_out += 1;
+            }
+        }
+        for (stream, expected) in &next_version {
+            if let Some(last) = dst.stream_version(stream) {
+                if last + 1 > *expected {
+                    differ(
+                        &mut check,
+                        stream,
+                        *expected,
+                        "more events than the transform gives".into(),
+                    );
+                }
+            }
+        }
+        Ok(check)
     }
 }

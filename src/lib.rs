@@ -125,7 +125,7 @@ mod tests;
 
 pub use backup::BackupReport;
 pub use compact::{CompactReport, EraseReport, Reclaimable};
-pub use copy::CopyReport;
+pub use copy::{CopyCheck, CopyReport};
 pub use error::{Error, Result};
 pub use event::{AppendResult, EventData, EventRef, ExpectedVersion, RecordedEvent};
 #[cfg(feature = "test-hooks")]
