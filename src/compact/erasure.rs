@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use super::{EraseReport, Maintainer};
-use crate::error::{Error, Result};
-use crate::format::{split_location, NO_PREV};
+use crate::error::Result;
+use crate::format::split_location;
 use crate::index::Head;
 
 /// Erases `stream`: see [`Store::erase_stream`](crate::Store::erase_stream).
@@ -66,21 +66,11 @@ fn erase_events(m: &Maintainer, stream: &str, head: Head, report: &mut EraseRepo
     })?;
     let snapshot = m.view.snapshot();
     let mut holding = BTreeSet::new();
-    let mut location = head.last_location;
     // The chain ends at the stream's first event, or where an earlier compaction or an
     // interrupted erasure removed the ones before.
-    while let Some((view, segment)) = snapshot.kept_record_at(location)? {
-        if view.stream != stream {
-            let offset = split_location(location).1 as u64;
-            let reason = format!("a back pointer of stream {stream:?} leads to another stream");
-            return Err(Error::corrupt(segment.path(), offset, reason));
-        }
+    snapshot.walk_chain(stream, head.last_location, |_, location| {
         holding.insert(split_location(location).0);
-        if view.prev == NO_PREV {
-            break;
-        }
-        location = view.prev;
-    }
+    })?;
     let sealed = m.commit.writer().sealed_segments();
     for segment in sealed.iter().filter(|s| holding.contains(&s.seq())) {
         if let Some(done) = m.replace(segment, |ev| ev.stream == stream)? {

@@ -3,7 +3,7 @@
 //! pointers (so the cost grows with those streams' events, not with the store).
 
 use crate::error::Result;
-use crate::format::{record_len, NO_PREV};
+use crate::format::record_len;
 use crate::lifecycle::Retentions;
 use crate::read::LogView;
 
@@ -33,11 +33,7 @@ pub(crate) fn reclaimable(view: &LogView, retention: &Retentions) -> Result<Recl
         };
         // Oldest first: (version, timestamp, position, record bytes) of every event left.
         let mut events = Vec::new();
-        let mut location = head.last_location;
-        while location != NO_PREV {
-            let Some((ev, _)) = snapshot.kept_record_at(location)? else {
-                break;
-            };
+        snapshot.walk_chain(&stream, head.last_location, |ev, _| {
             let len = record_len(
                 ev.stream.len(),
                 ev.event_type.len(),
@@ -46,8 +42,7 @@ pub(crate) fn reclaimable(view: &LogView, retention: &Retentions) -> Result<Recl
                 ev.id.is_some(),
             );
             events.push((ev.version, ev.timestamp, ev.position, len as u64));
-            location = ev.prev;
-        }
+        })?;
         events.reverse();
         let min_timestamp = rule.min_timestamp();
         let by_age = events

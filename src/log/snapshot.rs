@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::format::{decode_record, split_location, RecordView};
+use crate::format::{decode_record, split_location, RecordView, NO_PREV};
 use crate::fs::segment::Segment;
 
 /// The committed state of the log at one moment.
@@ -25,6 +25,31 @@ impl Snapshot {
         self.segments
             .partition_point(|s| s.base_position() <= position)
             .saturating_sub(1)
+    }
+
+    /// Walks `stream`'s back-pointer chain from its event at `location` to its first event,
+    /// or to where compaction or erasure removed the ones before, handing `visit` each event
+    /// and its location, newest first. A back pointer that leads to another stream is
+    /// [`Error::Corrupt`].
+    pub fn walk_chain(
+        &self,
+        stream: &str,
+        mut location: u64,
+        mut visit: impl FnMut(&RecordView<'_>, u64),
+    ) -> Result<()> {
+        while location != NO_PREV {
+            let Some((view, segment)) = self.kept_record_at(location)? else {
+                break;
+            };
+            if view.stream != stream {
+                let offset = split_location(location).1 as u64;
+                let reason = format!("a back pointer of stream {stream:?} leads to another stream");
+                return Err(Error::corrupt(segment.path(), offset, reason));
+            }
+            visit(&view, location);
+            location = view.prev;
+        }
+        Ok(())
     }
 
     /// Index in `segments` of the segment numbered `seq`.
