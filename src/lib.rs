@@ -119,10 +119,13 @@ mod verify;
 mod store;
 // A passive migration, built on the store.
 mod copy;
+// Appends as futures, built on the store.
+mod append_async;
 
 #[cfg(test)]
 mod tests;
 
+pub use append_async::AppendFuture;
 pub use backup::BackupReport;
 pub use compact::{CompactReport, EraseReport, Reclaimable};
 pub use copy::{CopyCheck, CopyReport};

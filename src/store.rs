@@ -58,6 +58,16 @@ struct Inner {
     _lock: Option<DirLock>,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Before the writer closes: async appends still queued (their futures dropped) are
+        // committed, and the committer thread lets go of the writer.
+        if let Some(commit) = &self.commit {
+            commit.stop_committer();
+        }
+    }
+}
+
 impl Store {
     /// Opens the store in `dir` with default [`Options`], creating the directory if missing.
     pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
@@ -229,10 +239,10 @@ impl Store {
 
     /// The group commit of a writable handle; [`Error::ReadOnly`](crate::Error::ReadOnly) for a
     /// read-only one.
-    fn commit(&self) -> Result<&GroupCommit> {
+    pub(crate) fn commit(&self) -> Result<&Arc<GroupCommit>> {
         self.inner
             .commit
-            .as_deref()
+            .as_ref()
             .ok_or_else(|| crate::Error::ReadOnly {
                 dir: self.inner.dir.clone(),
             })
@@ -254,19 +264,28 @@ impl Store {
         expected: ExpectedVersion,
         events: impl IntoIterator<Item = EventData>,
     ) -> Result<AppendResult> {
-        let events: Vec<EventData> = events.into_iter().collect();
-        let frame_len = validate(stream, &events, self.inner.options.max_event_size)?;
-        let request = Request {
-            stream: stream.to_string(),
-            expected,
-            events,
-            frame_len,
-        };
+        let request = self.request(stream, expected, events.into_iter().collect())?;
         let mut results = self.commit()?.append(vec![request]);
         results.pop().unwrap_or_else(|| {
             Err(crate::Error::Poisoned {
                 cause: "internal error: an append got no result".into(),
             })
+        })
+    }
+
+    /// One append, checked: see [`Store::append`].
+    pub(crate) fn request(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> Result<Request> {
+        let frame_len = validate(stream, &events, self.inner.options.max_event_size)?;
+        Ok(Request {
+            stream: stream.to_string(),
+            expected,
+            events,
+            frame_len,
         })
     }
 
@@ -304,18 +323,11 @@ impl Store {
         E: IntoIterator<Item = EventData>,
     {
         let commit = self.commit()?;
-        let max = self.inner.options.max_event_size;
         let mut invalid = Vec::new();
         let mut requests = Vec::new();
         for (i, (stream, expected, events)) in appends.into_iter().enumerate() {
-            let (stream, events) = (stream.as_ref(), events.into_iter().collect::<Vec<_>>());
-            match validate(stream, &events, max) {
-                Ok(frame_len) => requests.push(Request {
-                    stream: stream.to_string(),
-                    expected,
-                    events,
-                    frame_len,
-                }),
+            match self.request(stream.as_ref(), expected, events.into_iter().collect()) {
+                Ok(request) => requests.push(request),
                 Err(e) => invalid.push((i, e)),
             }
         }

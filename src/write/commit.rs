@@ -1,18 +1,26 @@
-//! Group commit: many threads append at once; one of them (the leader) takes every append
+//! Group commit: many callers append at once; one of them (the leader) takes every append
 //! waiting at that moment and has the writer commit them with one `write` and one
 //! `fdatasync`, while the appends that arrive meanwhile gather for the next batch. Each caller
 //! is woken when its own append's batch is durable (or has failed).
 //!
-//! The idea is okaywal's: no dedicated thread; a caller that finds no leader becomes the
-//! leader. Wake-ups are targeted: when a batch is done the leader puts each result in its
-//! caller's own slot and unparks exactly the callers of that batch, plus the first caller
-//! waiting for the next batch (to lead it). Waking every waiter instead (a condition
+//! The idea is okaywal's: no dedicated thread for blocking appends; a caller that finds no
+//! leader becomes the leader. Wake-ups are targeted: when a batch is done the leader puts each
+//! result in its caller's own slot and wakes exactly the callers of that batch, plus the first
+//! caller waiting for the next batch (to lead it). Waking every waiter instead (a condition
 //! variable's `notify_all`) and handing results back through the shared queue lock spent most
 //! of the time of 64 appending threads on two cores in context switches.
+//!
+//! An async append ([`GroupCommit::enqueue_task`]) has no thread to lead with: the first one
+//! starts the committer thread (`annals-commit`), which leads whenever the first caller
+//! waiting is a task, and wakes each task through its `Waker`. Blocking and async appends
+//! share the batches.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::Thread;
+use std::task::Waker;
+use std::thread::{JoinHandle, Thread};
+use std::time::Duration;
 
 use parking_lot::{Mutex, MutexGuard};
 
@@ -21,16 +29,40 @@ use crate::event::AppendResult;
 use crate::write::validate::Request;
 use crate::write::writer::Writer;
 
-/// Where a caller's result is put.
-type Slot = Arc<Mutex<Option<Result<AppendResult>>>>;
+/// How a caller waiting for its result is woken.
+#[derive(Debug)]
+enum Waiter {
+    /// A thread blocked in [`GroupCommit::append`].
+    Thread(Thread),
+    /// A task: the waker of its latest poll.
+    Task(Waker),
+}
+
+#[derive(Debug)]
+struct SlotState {
+    result: Option<Result<AppendResult>>,
+    waiter: Waiter,
+}
+
+/// Where one append's result is put.
+type Slot = Arc<Mutex<SlotState>>;
+
+fn slot(waiter: Waiter) -> Slot {
+    Arc::new(Mutex::new(SlotState {
+        result: None,
+        waiter,
+    }))
+}
 
 #[derive(Debug, Default)]
 struct Queue {
-    /// Appends waiting for the next batch, and their callers.
+    /// Appends waiting for the next batch, and their callers' slots.
     waiting: Vec<Request>,
-    callers: Vec<(Slot, Thread)>,
+    slots: Vec<Slot>,
     /// A leader is committing a batch.
     leading: bool,
+    /// The committer thread, once an async append started it.
+    committer: Option<Thread>,
 }
 
 /// The group-commit queue in front of the writer.
@@ -38,6 +70,27 @@ struct Queue {
 pub(crate) struct GroupCommit {
     queue: Mutex<Queue>,
     writer: Mutex<Writer>,
+    /// The committer thread's handle, joined by [`GroupCommit::stop_committer`].
+    committer: Mutex<Option<JoinHandle<()>>>,
+    stopping: AtomicBool,
+}
+
+/// An async append's place in the queue: see [`TaskSlot::poll`].
+#[derive(Debug)]
+pub(crate) struct TaskSlot(Slot);
+
+impl TaskSlot {
+    /// The result once the append's batch is done; until then `waker` is the one woken.
+    pub fn poll(&self, waker: &Waker) -> Option<Result<AppendResult>> {
+        let mut state = self.0.lock();
+        let state = &mut *state;
+        if let (None, Waiter::Task(w)) = (&state.result, &mut state.waiter) {
+            if !w.will_wake(waker) {
+                *w = waker.clone();
+            }
+        }
+        state.result.take()
+    }
 }
 
 impl GroupCommit {
@@ -45,6 +98,8 @@ impl GroupCommit {
         GroupCommit {
             queue: Mutex::new(Queue::default()),
             writer: Mutex::new(writer),
+            committer: Mutex::new(None),
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -57,22 +112,20 @@ impl GroupCommit {
     /// Queues `requests` together (one batch takes them all, in order), waits until they are
     /// committed, and returns their results in order.
     pub fn append(&self, requests: Vec<Request>) -> Vec<Result<AppendResult>> {
+        let me = std::thread::current();
         let slots: Vec<Slot> = requests
             .iter()
-            .map(|_| Arc::new(Mutex::new(None)))
+            .map(|_| slot(Waiter::Thread(me.clone())))
             .collect();
         {
             let mut queue = self.queue.lock();
             queue.waiting.extend(requests);
-            let me = std::thread::current();
-            queue
-                .callers
-                .extend(slots.iter().map(|slot| (Arc::clone(slot), me.clone())));
+            queue.slots.extend(slots.iter().cloned());
         }
         let mut results = Vec::with_capacity(slots.len());
         for slot in &slots {
             loop {
-                if let Some(result) = slot.lock().take() {
+                if let Some(result) = slot.lock().result.take() {
                     results.push(result);
                     break;
                 }
@@ -86,10 +139,66 @@ impl GroupCommit {
         results
     }
 
+    /// Queues one async append: the committer thread (started by the first) commits it with
+    /// the next batch and wakes `waker`. Once queued, the append is committed whether or not
+    /// anyone polls for its result.
+    pub fn enqueue_task(self: &Arc<Self>, request: Request, waker: &Waker) -> Result<TaskSlot> {
+        let slot = slot(Waiter::Task(waker.clone()));
+        let committer = {
+            let mut queue = self.queue.lock();
+            if queue.committer.is_none() {
+                let for_thread = Arc::clone(self);
+                let handle = std::thread::Builder::new()
+                    .name("annals-commit".into())
+                    .spawn(move || for_thread.run_committer())
+                    .map_err(|e| Error::io("start the committer thread", "annals-commit", e))?;
+                queue.committer = Some(handle.thread().clone());
+                *self.committer.lock() = Some(handle);
+            }
+            queue.waiting.push(request);
+            queue.slots.push(Arc::clone(&slot));
+            queue.committer.clone()
+        };
+        if let Some(thread) = committer {
+            thread.unpark();
+        }
+        Ok(TaskSlot(slot))
+    }
+
+    /// The committer thread: leads every batch whose first caller is a task, until
+    /// [`GroupCommit::stop_committer`] and the queue is empty.
+    fn run_committer(&self) {
+        loop {
+            while self.lead_if_free() {}
+            if self.stopping.load(Ordering::Acquire) {
+                if self.queue.lock().waiting.is_empty() {
+                    return;
+                }
+                // Another leader is finishing a batch.
+                std::thread::park_timeout(Duration::from_millis(1));
+            } else {
+                std::thread::park();
+            }
+        }
+    }
+
+    /// Stops the committer thread, if one started, after it has committed every append
+    /// queued (async appends whose futures were dropped included).
+    pub fn stop_committer(&self) {
+        self.stopping.store(true, Ordering::Release);
+        let handle = self.committer.lock().take();
+        if let Some(handle) = handle {
+            handle.thread().unpark();
+            // A panic in the committer has nothing left to report here: the writer it
+            // panicked in refuses further writes.
+            let _ = handle.join();
+        }
+    }
+
     /// If no batch is being committed, commits every waiting append and wakes their callers
     /// and the next leader. Returns whether it did.
     fn lead_if_free(&self) -> bool {
-        let (batch, callers) = {
+        let (batch, slots) = {
             let mut queue = self.queue.lock();
             if queue.leading || queue.waiting.is_empty() {
                 return false;
@@ -97,7 +206,7 @@ impl GroupCommit {
             queue.leading = true;
             (
                 std::mem::take(&mut queue.waiting),
-                std::mem::take(&mut queue.callers),
+                std::mem::take(&mut queue.slots),
             )
         };
         let mut results = Vec::with_capacity(batch.len());
@@ -117,21 +226,34 @@ impl GroupCommit {
                 })
             });
         }
-        for ((slot, _), result) in callers.iter().zip(results) {
-            *slot.lock() = Some(result);
+        let mut wake = Vec::with_capacity(slots.len());
+        for (slot, result) in slots.iter().zip(results) {
+            let mut state = slot.lock();
+            state.result = Some(result);
+            // Nobody waits on this slot after its result: no waker to keep.
+            wake.push(std::mem::replace(
+                &mut state.waiter,
+                Waiter::Task(Waker::noop().clone()),
+            ));
         }
         let next_leader = {
             let mut queue = self.queue.lock();
             queue.leading = false;
-            queue.callers.first().map(|(_, thread)| thread.clone())
+            let first = queue.slots.first().map(|slot| match &slot.lock().waiter {
+                Waiter::Thread(thread) => Some(thread.clone()),
+                Waiter::Task(_) => None,
+            });
+            first.map(|thread| thread.or_else(|| queue.committer.clone()))
         };
         let me = std::thread::current().id();
-        for (_, thread) in &callers {
-            if thread.id() != me {
-                thread.unpark();
+        for waiter in wake {
+            match waiter {
+                Waiter::Thread(thread) if thread.id() != me => thread.unpark(),
+                Waiter::Thread(_) => {}
+                Waiter::Task(waker) => waker.wake(),
             }
         }
-        if let Some(thread) = next_leader {
+        if let Some(Some(thread)) = next_leader {
             thread.unpark();
         }
         true

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod child;
+pub mod executor;
 mod files;
 pub mod model;
 mod rng;
