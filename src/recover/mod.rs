@@ -154,7 +154,7 @@ pub(crate) fn recover(
     access: Access,
 ) -> Result<Recovered> {
     let started = Instant::now();
-    let (segments, manifest) = open_segments(dir, segment_size, access)?;
+    let (segments, manifest, created) = open_segments(dir, segment_size, access)?;
     let mut segments: Vec<Arc<Segment>> = segments.into_iter().map(Arc::new).collect();
     let tail = segments
         .pop()
@@ -209,8 +209,10 @@ pub(crate) fn recover(
             reason: walked.fault.to_string(),
         });
     let judged = match access {
-        Access::ReadWrite => end_of_tail(&tail, &walked, closed)?,
-        Access::ReadOnly => None,
+        // A segment this opening created holds nothing to judge (reading its zeros would
+        // cost a pass over the whole file).
+        Access::ReadWrite if !created => end_of_tail(&tail, &walked, closed)?,
+        Access::ReadWrite | Access::ReadOnly => None,
     };
     let cut = match judged {
         Some(reason) => {
@@ -499,12 +501,13 @@ fn index_event(
 
 /// Opens every segment file in order, checking that none is missing (by their sequence numbers
 /// and the manifest, which is returned as found); creates the first segment of an empty store
-/// (a read-only opening refuses a directory without segments instead).
+/// (a read-only opening refuses a directory without segments instead), and says whether it
+/// did.
 fn open_segments(
     dir: &Path,
     segment_size: u64,
     access: Access,
-) -> Result<(Vec<Segment>, Option<Manifest>)> {
+) -> Result<(Vec<Segment>, Option<Manifest>, bool)> {
     let writable = access == Access::ReadWrite;
     // The manifest first: beside a live writer, which records a new segment in the manifest
     // before writing to it, the segments listed after it are then at least as new.
@@ -525,7 +528,8 @@ fn open_segments(
         segments.push(segment);
     }
     check_manifest(dir, manifest.as_ref(), &segments, access)?;
-    if segments.is_empty() {
+    let created = segments.is_empty();
+    if created {
         if !writable {
             return Err(Error::not_a_store(dir));
         }
@@ -538,7 +542,7 @@ fn open_segments(
             "the first segment does not start at position 0: segments are missing",
         ));
     }
-    Ok((segments, manifest))
+    Ok((segments, manifest, created))
 }
 
 /// Checks the segment files against the tail segment the manifest names. A segment one past
