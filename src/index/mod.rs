@@ -37,7 +37,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::Result;
-pub use hash::{default_stream_hash, mix64, HashKeyed, NameKeyed, StreamHasher};
+pub use hash::{
+    default_stream_hash, mix64, HashKeyed, NameHasher, NameKeyed, PassThrough, StreamHasher,
+};
 use layers::Layers;
 use mapped::{BaseEntry, MappedIndex};
 

@@ -41,6 +41,9 @@ enum Waiter {
 #[derive(Debug)]
 struct SlotState {
     result: Option<Result<AppendResult>>,
+    /// The committed request, handed back with the result so that the caller's thread frees
+    /// what it allocated (freeing it in the leader's thread contends for the allocator).
+    spent: Option<Request>,
     waiter: Waiter,
 }
 
@@ -50,6 +53,7 @@ type Slot = Arc<Mutex<SlotState>>;
 fn slot(waiter: Waiter) -> Slot {
     Arc::new(Mutex::new(SlotState {
         result: None,
+        spent: None,
         waiter,
     }))
 }
@@ -89,7 +93,10 @@ impl TaskSlot {
                 *w = waker.clone();
             }
         }
-        state.result.take()
+        let spent = state.spent.take();
+        let result = state.result.take();
+        drop(spent);
+        result
     }
 }
 
@@ -125,7 +132,12 @@ impl GroupCommit {
         let mut results = Vec::with_capacity(slots.len());
         for slot in &slots {
             loop {
-                if let Some(result) = slot.lock().result.take() {
+                let (result, spent) = {
+                    let mut state = slot.lock();
+                    (state.result.take(), state.spent.take())
+                };
+                drop(spent);
+                if let Some(result) = result {
                     results.push(result);
                     break;
                 }
@@ -155,9 +167,12 @@ impl GroupCommit {
                 queue.committer = Some(handle.thread().clone());
                 *self.committer.lock() = Some(handle);
             }
+            // Whoever queued the first append waiting (and a leader at work) will see this one
+            // committed: only an append that finds the queue idle wakes the committer.
+            let idle = queue.waiting.is_empty() && !queue.leading;
             queue.waiting.push(request);
             queue.slots.push(Arc::clone(&slot));
-            queue.committer.clone()
+            queue.committer.clone().filter(|_| idle)
         };
         if let Some(thread) = committer {
             thread.unpark();
@@ -227,9 +242,10 @@ impl GroupCommit {
             });
         }
         let mut wake = Vec::with_capacity(slots.len());
-        for (slot, result) in slots.iter().zip(results) {
+        for ((slot, result), request) in slots.iter().zip(results).zip(batch) {
             let mut state = slot.lock();
             state.result = Some(result);
+            state.spent = Some(request);
             // Nobody waits on this slot after its result: no waker to keep.
             wake.push(std::mem::replace(
                 &mut state.waiter,

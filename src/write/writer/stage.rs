@@ -2,6 +2,7 @@
 //! the batch (idempotency, expected version), then its frame, encoded into the writer's buffer.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,16 +12,17 @@ use crate::error::{Error, Result};
 use crate::event::AppendResult;
 use crate::format::{begin_frame, encode_record, finish_frame, location, RecordView, NO_PREV};
 use crate::index::ids::id_key;
-use crate::index::{HashKeyed, Head, Slot};
+use crate::index::{HashKeyed, Head, NameHasher, PassThrough, Slot};
 use crate::write::validate::{deduplicate, Request};
 
 /// What a batch has written so far, for checking the appends after it.
 #[derive(Debug, Default)]
 pub(super) struct BatchState<'b> {
-    /// Streams appended to: slot, last version, last location.
-    pub(super) heads: HashMap<&'b str, (Slot, u64, u64)>,
+    /// Streams appended to: slot, last version, last location. (Cheap hashers: one batch's
+    /// names, looked up for every append.)
+    pub(super) heads: HashMap<&'b str, (Slot, u64, u64), BuildHasherDefault<NameHasher>>,
     /// Free hash slots that new streams of the batch have taken.
-    pub(super) claimed: HashSet<u64>,
+    pub(super) claimed: HashSet<u64, BuildHasherDefault<PassThrough>>,
     /// Ids written: key -> (stream, id, position, version).
     pub(super) ids: HashKeyed<(&'b str, u128, u64, u64)>,
     /// More appends follow the one being staged in this batch.
