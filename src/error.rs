@@ -91,6 +91,15 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// An event's payload could not be made from a value as JSON, or read as JSON into one
+    /// (feature `serde`: [`EventData::json`](crate::EventData),
+    /// [`RecordedEvent::json`](crate::RecordedEvent)).
+    Json {
+        /// The event: its type, and where it lies for an event read from the store.
+        event: String,
+        /// What serde_json said.
+        reason: String,
+    },
     /// [`Store::erase_stream`](crate::Store::erase_stream) is erasing this stream: appends to
     /// it fail until the erasure returns (then they start a new stream at version 0). Nothing
     /// was written.
@@ -170,6 +179,10 @@ impl Error {
                 position: *position,
                 reason: reason.clone(),
             },
+            Error::Json { event, reason } => Error::Json {
+                event: event.clone(),
+                reason: reason.clone(),
+            },
             Error::Upcast {
                 position,
                 stream,
@@ -242,6 +255,7 @@ impl fmt::Display for Error {
                 "the copy stopped at source position {position}: {reason}; what came before is \
                  copied, and running it again starts there"
             ),
+            Error::Json { event, reason } => write!(f, "JSON of {event}: {reason}"),
             Error::Upcast {
                 position,
                 stream,

@@ -121,6 +121,9 @@ mod store;
 mod copy;
 // Appends as futures, built on the store.
 mod append_async;
+// Typed events: payloads as JSON.
+#[cfg(feature = "serde")]
+mod json;
 
 #[cfg(test)]
 mod tests;

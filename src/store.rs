@@ -495,7 +495,7 @@ impl Store {
     /// })?;
     /// assert_eq!(handled, 100);
     /// let total: u64 = per_worker.iter().map(|n| n.load(Ordering::Relaxed)).sum();
-    /// assert_eq!(total, (0..100).sum());
+    /// assert_eq!(total, (0..100).sum::<u64>());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn replay_partitioned<K: std::hash::Hash>(
@@ -632,7 +632,7 @@ impl Store {
     /// })?;
     /// while sub.handled() < 50 { std::thread::sleep(std::time::Duration::from_millis(5)); }
     /// assert_eq!(sub.stop()?, 50);                       // the checkpoint saved at the end
-    /// assert_eq!(sum.load(Ordering::Relaxed), (0..50).sum());
+    /// assert_eq!(sum.load(Ordering::Relaxed), (0..50).sum::<u64>());
     /// assert_eq!(store.checkpoint("scores")?, Some(50));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -6,6 +6,8 @@
 
 pub(crate) mod checkpoint;
 mod partitioned;
+#[cfg(feature = "async")]
+mod stream;
 mod subscription;
 
 pub use partitioned::PartitionedSubscription;

@@ -202,6 +202,15 @@ impl Subscription {
         }
     }
 
+    /// After [`Subscription::try_next`] found nothing: has `waker` woken by the next commit,
+    /// or returns `true` (registering nothing) if one came meanwhile.
+    #[cfg(feature = "async")]
+    pub(crate) fn wake_on_commit(&self, waker: &std::task::Waker) -> bool {
+        self.view
+            .signal()
+            .wake_beyond(self.log.next_position(), waker)
+    }
+
     /// The next event, without waiting: `None` if there is none yet.
     pub fn try_next(&mut self) -> Result<Option<RecordedEvent>> {
         self.next_until(Some(Instant::now()))
