@@ -196,7 +196,7 @@ impl Writer {
         self.published = 0;
         self.poll_snapshot();
         self.begin_write(0);
-        let mut batch_state = BatchState::default();
+        let mut batch_state = BatchState::new(batch.len());
         for (i, request) in batch.iter().enumerate() {
             if !self.buf.is_empty() && !self.fits(request.frame_len) {
                 // The rest of the batch goes to a new segment: what is staged is committed
@@ -205,7 +205,7 @@ impl Writer {
                     results.resize_with(batch.len(), || Err(e.duplicate()));
                     return;
                 }
-                batch_state = BatchState::default();
+                batch_state = BatchState::new(batch.len() - i);
                 self.begin_write(i);
             }
             batch_state.more_follow = i + 1 < batch.len();

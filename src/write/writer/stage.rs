@@ -16,8 +16,10 @@ use crate::index::{HashKeyed, Head, NameHasher, PassThrough, Slot};
 use crate::write::validate::{deduplicate, Request};
 
 /// What a batch has written so far, for checking the appends after it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct BatchState<'b> {
+    /// The time its events are stamped with (those that bring none), in microseconds.
+    pub(super) now: u64,
     /// Streams appended to: slot, last version, last location. (Cheap hashers: one batch's
     /// names, looked up for every append.)
     pub(super) heads: HashMap<&'b str, (Slot, u64, u64), BuildHasherDefault<NameHasher>>,
@@ -27,6 +29,19 @@ pub(super) struct BatchState<'b> {
     pub(super) ids: HashKeyed<(&'b str, u128, u64, u64)>,
     /// More appends follow the one being staged in this batch.
     pub(super) more_follow: bool,
+}
+
+impl BatchState<'_> {
+    /// The state of a batch of `appends` appends, stamped now.
+    pub(super) fn new(appends: usize) -> Self {
+        BatchState {
+            now: now_micros(),
+            heads: HashMap::with_capacity_and_hasher(appends, Default::default()),
+            claimed: HashSet::default(),
+            ids: HashKeyed::default(),
+            more_follow: false,
+        }
+    }
 }
 
 /// An append of the batch being written that passed its checks.
@@ -119,7 +134,7 @@ impl Writer {
         self.erased.remove(stream);
         let tail_seq = self.tail().seq();
         let first_position = self.state.next_position;
-        let now = now_micros();
+        let now = batch.now;
         let first_location = self.locations.len();
         let start = begin_frame(&mut self.buf);
         self.last_frame_offset = self.state.tail_end + start;
