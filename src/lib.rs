@@ -39,6 +39,9 @@
 //! - [`Store::append`]: atomic, durable appends to a stream, with optimistic concurrency
 //!   ([`ExpectedVersion`]) and idempotency by event id; appends from many threads share one
 //!   `write` and one `fdatasync` (group commit).
+//! - [`Store::append_async`]: the same as a future, on any executor, holding no thread while
+//!   it waits. Feature `async`: [`Subscription`] is a `futures_core::Stream`. Feature
+//!   `serde`: typed events, `EventData::json` and `RecordedEvent::json`.
 //! - [`Store::read_stream`] and [`Store::read_stream_backward`]: one stream through its
 //!   sparse index, never a scan of the log.
 //! - [`Store::read_all`] (owned events) and [`Store::scan_all`] (zero-copy): replays.
