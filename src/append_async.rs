@@ -18,7 +18,8 @@ use crate::write::validate::Request;
 /// Nothing is queued before the first poll. From the first poll on the append belongs to
 /// the store: dropping the future then does not withdraw it, it is committed all the same
 /// (atomically, like every append) and only its result is lost. A future dropped before its
-/// first poll writes nothing.
+/// first poll writes nothing. Until it completes or is dropped the future keeps its store
+/// open (it holds a handle), so the directory stays locked.
 #[must_use = "futures do nothing unless polled: the append is queued at the first poll"]
 pub struct AppendFuture {
     state: State,

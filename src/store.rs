@@ -53,9 +53,6 @@ struct Inner {
     refresh_lock: Mutex<()>,
     /// What compaction and erasure work on; `None` when opened read-only.
     maintainer: Option<Maintainer>,
-    // Declared last so it is released last, after the writer has synced and stopped. A
-    // read-only handle takes no lock.
-    _lock: Option<DirLock>,
 }
 
 impl Drop for Inner {
@@ -103,9 +100,8 @@ impl Store {
             dir,
             options,
             report,
-            Some(GroupCommit::new(writer)),
+            Some(GroupCommit::new(writer, lock)),
             view,
-            Some(lock),
         )
     }
 
@@ -161,7 +157,7 @@ impl Store {
             Arc::new(CommitSignal::new(next)),
             options.upcasters.clone(),
         );
-        Store::with_parts(dir, options, report, None, view, None)
+        Store::with_parts(dir, options, report, None, view)
     }
 
     /// Brings a read-only handle up to date with the log as the writer has it now (and its
@@ -200,7 +196,6 @@ impl Store {
         report: OpenReport,
         commit: Option<GroupCommit>,
         view: LogView,
-        lock: Option<DirLock>,
     ) -> Result<Store> {
         let retention = Arc::new(Retentions::load(&dir, options.default_retention)?);
         let commit = commit.map(Arc::new);
@@ -227,7 +222,6 @@ impl Store {
                 checkpoint_lock: Mutex::new(()),
                 refresh_lock: Mutex::new(()),
                 maintainer,
-                _lock: lock,
             }),
         })
     }

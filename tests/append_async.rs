@@ -266,3 +266,80 @@ fn tokio_tasks_on_both_runtimes() {
         assert_eq!((streams.len(), streams.values().sum::<u64>()), (50, 1_000));
     }
 }
+
+/// A waker that panics when woken, counting its wakes.
+struct Panicking(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Panicking {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        panic!("a waker that panics");
+    }
+}
+
+#[test]
+fn a_waker_that_panics_poisons_nothing_and_strands_no_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let panicking = std::sync::Arc::new(Panicking(Default::default()));
+    let waker = Waker::from(std::sync::Arc::clone(&panicking));
+    let mut cx = Context::from_waker(&waker);
+    // Queued with the panicking waker, then left: the committer wakes it, it panics.
+    let mut future = Box::pin(store.append_async("a", ExpectedVersion::Any, [event("a", 0)]));
+    assert!(future.as_mut().poll(&mut cx).is_pending());
+    for i in 1..=200u64 {
+        let r = block_on(store.append_async("a", ExpectedVersion::Any, [event("a", i)])).unwrap();
+        assert_eq!(r.first_version, i);
+    }
+    store
+        .append("b", ExpectedVersion::Any, [event("b", 0)])
+        .unwrap();
+    assert_eq!(panicking.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(matches!(future.as_mut().poll(&mut cx), Poll::Ready(Ok(r)) if r.first_version == 0));
+    assert_eq!(dense_streams(&store)["a"], 201);
+}
+
+/// A waker that owns the last handle on the store: waking it closes the store.
+struct Owning(std::sync::Mutex<Option<Store>>);
+
+impl std::task::Wake for Owning {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.lock().unwrap().take();
+    }
+}
+
+#[test]
+fn the_last_handle_dropped_by_a_waker_on_the_committer_closes_the_store_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let owning = std::sync::Arc::new(Owning(std::sync::Mutex::new(Some(store.clone()))));
+    let waker = Waker::from(std::sync::Arc::clone(&owning));
+    {
+        let mut future = Box::pin(store.append_async("a", ExpectedVersion::Any, [event("a", 0)]));
+        assert!(future
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        drop(waker);
+        drop(owning);
+        drop(store);
+        // The future still holds a handle; dropping it leaves the waker's as the last.
+    }
+    // The committer commits, wakes the waker, which drops the last handle on that thread:
+    // the store closes there (no self-join), and its directory unlocks after the writer.
+    let started = std::time::Instant::now();
+    let store = loop {
+        match Store::open(dir.path()) {
+            Ok(store) => break store,
+            Err(Error::Locked { .. }) if started.elapsed() < std::time::Duration::from_secs(20) => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(store.stream_version("a"), Some(0));
+    assert!(
+        store.open_report().cut.is_none(),
+        "closed cleanly, nothing cut"
+    );
+}

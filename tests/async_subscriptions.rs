@@ -155,3 +155,64 @@ fn a_read_only_stream_is_woken_by_refresh() {
         assert_eq!(got, (0, 1));
     });
 }
+
+/// A waker that panics when woken.
+struct Panicking;
+
+impl std::task::Wake for Panicking {
+    fn wake(self: Arc<Self>) {
+        panic!("a subscriber's waker that panics");
+    }
+}
+
+#[test]
+fn a_subscribers_waker_that_panics_does_not_fail_the_append_that_woke_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // One subscription waits with a waker that panics, another under tokio.
+    let mut bad = store.subscribe_all(0);
+    let waker = std::task::Waker::from(Arc::new(Panicking));
+    assert!(Pin::new(&mut bad)
+        .poll_next(&mut std::task::Context::from_waker(&waker))
+        .is_pending());
+    runtime().block_on(async {
+        let waiting = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .subscribe_all(0)
+                    .next_async()
+                    .await
+                    .map(|e| e.position())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The append that wakes both succeeds, the tokio one is woken, the store goes on.
+        store.append("a", ExpectedVersion::Any, [ev(0)]).unwrap();
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(10), waiting)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap(),
+            0
+        );
+        store
+            .append_async("a", ExpectedVersion::Any, [ev(1)])
+            .await
+            .unwrap();
+    });
+    store.append("a", ExpectedVersion::Any, [ev(2)]).unwrap();
+    assert_eq!(store.stream_version("a"), Some(2));
+    // Many subscriptions waiting and dropped leave nothing behind: each registers once.
+    runtime().block_on(async {
+        for _ in 0..1_000 {
+            let mut sub = store.subscribe_all(3);
+            assert!(
+                tokio::time::timeout(Duration::from_millis(1), sub.next_async())
+                    .await
+                    .is_err()
+            );
+        }
+    });
+}

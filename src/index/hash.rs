@@ -48,7 +48,8 @@ impl Hasher for PassThrough {
 }
 
 /// A hasher for names: FNV-1a over the bytes, then [`mix64`] (much cheaper than SipHash on
-/// short names; the names come from the store's own files).
+/// short names). Not keyed: used for names from the store's own files, and for the stream
+/// names of one batch of appends (names made to collide slow that batch only).
 #[derive(Debug, Clone, Copy)]
 pub struct NameHasher(u64);
 

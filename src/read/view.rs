@@ -61,6 +61,7 @@ impl LogView {
         *self.committed.write() = committed;
         *self.index.write() = index;
         self.signal.publish(next);
+        self.signal.wake_tasks();
     }
 
     /// The committed log now.

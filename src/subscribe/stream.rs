@@ -12,9 +12,11 @@ use crate::subscribe::Subscription;
 impl futures_core::Stream for Subscription {
     type Item = Result<RecordedEvent>;
 
-    /// The next event, or `Pending` until the writer commits one (the task's waker is woken
-    /// then). The stream never ends; after an error (damage found in the log) it yields the
-    /// same error again, delivering nothing after it.
+    /// The next event, or `Pending` until one is committed (a read-only handle's
+    /// subscription: until [`Store::refresh`](crate::Store::refresh) finds one); the task's
+    /// waker is woken then. The stream never ends. Errors are those of
+    /// [`Subscription::try_next`]: damage found in the log is yielded again on every later
+    /// poll, with nothing after it delivered.
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {

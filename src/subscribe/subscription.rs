@@ -5,7 +5,8 @@
 //! snapshot's end it takes a newer one, and when there is none it waits on the writer's
 //! [`CommitSignal`] (no polling). It never buffers events, so a slow or stalled subscriber
 //! holds a constant amount of memory (a snapshot keeps the segment maps alive, nothing more)
-//! and never slows appends: the writer only bumps a counter and wakes waiters. Under
+//! and never slows appends: the writer only bumps a counter and wakes waiting threads (tasks
+//! are woken by the appender that led the batch, after the writer is released). Under
 //! [`Durability::Fsync`](crate::Durability::Fsync) only durable events are delivered, since
 //! the writer publishes a batch only after its `fdatasync`.
 
@@ -91,12 +92,21 @@ pub struct Subscription {
     filter: Filter,
     /// The error following the log met, returned by every later call.
     failure: Option<Error>,
+    /// Its number for the commit signal's wakers (async waits).
+    id: u64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.view.signal().forget(self.id);
+    }
 }
 
 impl Subscription {
     pub(crate) fn all(view: LogView, store: Arc<dyn Send + Sync>, from_position: u64) -> Self {
         let log = view.read_all(from_position);
         Subscription {
+            id: view.signal().subscription_id(),
             view,
             _store: store,
             catch_up: None,
@@ -118,6 +128,7 @@ impl Subscription {
         let (catch_up, end) = view.read_stream_until(stream, from_version, &Retention::default());
         let log = view.read_all(end);
         Subscription {
+            id: view.signal().subscription_id(),
             view,
             _store: store,
             catch_up: Some(catch_up),
@@ -208,7 +219,7 @@ impl Subscription {
     pub(crate) fn wake_on_commit(&self, waker: &std::task::Waker) -> bool {
         self.view
             .signal()
-            .wake_beyond(self.log.next_position(), waker)
+            .wake_beyond(self.id, self.log.next_position(), waker)
     }
 
     /// The next event, without waiting: `None` if there is none yet.

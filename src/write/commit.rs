@@ -11,9 +11,14 @@
 //! of the time of 64 appending threads on two cores in context switches.
 //!
 //! An async append ([`GroupCommit::enqueue_task`]) has no thread to lead with: the first one
-//! starts the committer thread (`annals-commit`), which leads whenever the first caller
-//! waiting is a task, and wakes each task through its `Waker`. Blocking and async appends
-//! share the batches.
+//! starts the committer thread (`annals-commit`), which is woken to lead whenever the first
+//! caller waiting is a task (once awake it leads every batch waiting, blocking callers'
+//! included), and wakes each task through its `Waker`. Blocking and async appends share the
+//! batches.
+//!
+//! Wakers are the application's code: a leader wakes them after the writer is released and
+//! after it has handed leadership on, each under `catch_unwind`, so that a waker that panics
+//! or re-enters the store can neither poison the writer nor strand the queue.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +31,8 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::event::AppendResult;
+use crate::fs::dir::DirLock;
+use crate::log::CommitSignal;
 use crate::write::validate::Request;
 use crate::write::writer::Writer;
 
@@ -77,6 +84,11 @@ pub(crate) struct GroupCommit {
     /// The committer thread's handle, joined by [`GroupCommit::stop_committer`].
     committer: Mutex<Option<JoinHandle<()>>>,
     stopping: AtomicBool,
+    /// The writer's commit signal, whose waiting tasks a leader wakes after each batch.
+    signal: Arc<CommitSignal>,
+    /// The store directory's lock, released only after the writer has closed (fields drop
+    /// in order), whichever thread drops the last handle on this.
+    _lock: DirLock,
 }
 
 /// An async append's place in the queue: see [`TaskSlot::poll`].
@@ -101,12 +113,15 @@ impl TaskSlot {
 }
 
 impl GroupCommit {
-    pub fn new(writer: Writer) -> Self {
+    pub fn new(writer: Writer, lock: DirLock) -> Self {
+        let (_, _, signal) = writer.shared();
         GroupCommit {
             queue: Mutex::new(Queue::default()),
             writer: Mutex::new(writer),
             committer: Mutex::new(None),
             stopping: AtomicBool::new(false),
+            signal,
+            _lock: lock,
         }
     }
 
@@ -183,6 +198,16 @@ impl GroupCommit {
     /// The committer thread: leads every batch whose first caller is a task, until
     /// [`GroupCommit::stop_committer`] and the queue is empty.
     fn run_committer(&self) {
+        /// Should the thread die of a panic, the next async append starts another.
+        struct Exit<'a>(&'a GroupCommit);
+        impl Drop for Exit<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.queue.lock().committer = None;
+                }
+            }
+        }
+        let _exit = Exit(self);
         loop {
             while self.lead_if_free() {}
             if self.stopping.load(Ordering::Acquire) {
@@ -198,15 +223,18 @@ impl GroupCommit {
     }
 
     /// Stops the committer thread, if one started, after it has committed every append
-    /// queued (async appends whose futures were dropped included).
+    /// queued (async appends whose futures were dropped included). Called on the committer
+    /// itself (a waker it woke dropped the last handle on the store), it only tells it to
+    /// stop: the thread ends once it returns there.
     pub fn stop_committer(&self) {
         self.stopping.store(true, Ordering::Release);
         let handle = self.committer.lock().take();
         if let Some(handle) = handle {
             handle.thread().unpark();
-            // A panic in the committer has nothing left to report here: the writer it
-            // panicked in refuses further writes.
-            let _ = handle.join();
+            if handle.thread().id() != std::thread::current().id() {
+                // A committer that died of a panic has nothing left to report.
+                let _ = handle.join();
+            }
         }
     }
 
@@ -261,17 +289,21 @@ impl GroupCommit {
             });
             first.map(|thread| thread.or_else(|| queue.committer.clone()))
         };
+        // The next batch first: nothing a waker does can hold it up.
+        if let Some(Some(thread)) = next_leader {
+            thread.unpark();
+        }
         let me = std::thread::current().id();
         for waiter in wake {
             match waiter {
                 Waiter::Thread(thread) if thread.id() != me => thread.unpark(),
                 Waiter::Thread(_) => {}
-                Waiter::Task(waker) => waker.wake(),
+                Waiter::Task(waker) => {
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| waker.wake()));
+                }
             }
         }
-        if let Some(Some(thread)) = next_leader {
-            thread.unpark();
-        }
+        self.signal.wake_tasks();
         true
     }
 }
