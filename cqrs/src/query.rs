@@ -1,14 +1,18 @@
 //! [`QueryFeed`]: cqrs-es queries fed from a subscription with a durable checkpoint.
 
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 use annals::{Store, Subscription};
 use cqrs_es::{Aggregate, EventEnvelope, Query};
 
 use crate::codec::decode;
+use crate::store::check_type;
 
 /// Events handed to the queries between two saves of the checkpoint (at most).
 const SAVE_EVERY: u64 = 1_000;
+/// While following, an idle feed saves its checkpoint at most this often.
+const IDLE_SAVE: Duration = Duration::from_secs(1);
 
 /// Feeds cqrs-es [`Query`]s from the log instead of from the command that wrote the events:
 /// every event of `A`'s aggregates, in commit order, from a durable checkpoint (a consumer
@@ -17,12 +21,16 @@ const SAVE_EVERY: u64 = 1_000;
 /// no event is lost between the store and the queries when a process dies after a commit.
 ///
 /// Delivery is at least once: the checkpoint is saved after the events before it were
-/// dispatched (every 1,000 events and when a call returns), so after a crash the events
-/// since the last save are dispatched again. Consecutive events of one aggregate's commit
-/// are dispatched together, as `CqrsFramework` does.
+/// dispatched (every 1,000 events, when idle at most once a second, and when a call
+/// returns), so after a crash the events since the last save are dispatched again. Before a
+/// save the store is synced, so that under `Durability::Buffered` the checkpoint never gets
+/// ahead of what a power loss keeps. Consecutive events of one aggregate (consecutive
+/// sequences) are dispatched together: the events of one commit, or of several in a row.
+/// Run one feed per checkpoint at a time.
 ///
 /// Give the framework no queries of its own for what a feed dispatches (`annals_cqrs(store,
-/// vec![], services)`), or each event reaches the query twice.
+/// vec![], services)`), or each event reaches the query twice. `A::TYPE` must be a
+/// category (non-empty, no `-`), as [`AnnalsEventStore`](crate::AnnalsEventStore) requires.
 pub struct QueryFeed<A: Aggregate> {
     store: Store,
     checkpoint: String,
@@ -70,34 +78,35 @@ impl<A: Aggregate> QueryFeed<A> {
         Ok(self.store.checkpoint(&self.checkpoint)?.unwrap_or(0))
     }
 
-    fn subscribe(&self, from: u64) -> Subscription {
-        let sub = self.store.subscribe_all(from);
-        // The category read goes through the category index; a type with a dash in its
-        // name is not a category of its own.
-        if A::TYPE.contains('-') {
-            sub.stream_prefix(format!("{}-", A::TYPE))
-        } else {
-            sub.category(A::TYPE)
+    fn subscribe(&self, from: u64) -> annals::Result<Subscription> {
+        check_type::<A, std::io::Error>()
+            .map_err(|e| annals::Error::InvalidInput(e.to_string()))?;
+        Ok(self.store.subscribe_all(from).category(A::TYPE))
+    }
+
+    /// Saves `position` as the checkpoint, the store synced first (see the type's docs).
+    fn save(&self, position: u64) -> annals::Result<()> {
+        if !self.store.is_read_only() {
+            self.store.sync()?;
         }
+        self.store.save_checkpoint(&self.checkpoint, position)
     }
 
     async fn run(&self, stop: impl Future<Output = ()>, follow: bool) -> annals::Result<u64> {
-        let mut sub = self.subscribe(self.position()?);
+        let mut sub = self.subscribe(self.position()?)?;
         let mut stop = std::pin::pin!(stop);
-        let (mut dispatched, mut unsaved) = (0, 0);
-        // The events of the commit being gathered, and the position after the last of them.
+        let (mut dispatched, mut unsaved, mut saved_at) = (0, 0, Instant::now());
+        // The events being gathered for one dispatch, and the position after the last of them.
         let mut commit: Vec<EventEnvelope<A>> = Vec::new();
         let mut resume = sub.position();
         loop {
             let next = match sub.try_next() {
                 Ok(None) => {
-                    // Everything committed so far is here: hand it over and remember it
-                    // before waiting.
+                    // Everything committed so far is here: hand it over before waiting.
                     self.dispatch(&mut commit).await;
-                    if unsaved > 0 {
-                        self.store
-                            .save_checkpoint(&self.checkpoint, sub.position())?;
-                        unsaved = 0;
+                    if unsaved > 0 && (!follow || saved_at.elapsed() >= IDLE_SAVE) {
+                        self.save(sub.position())?;
+                        (unsaved, saved_at) = (0, Instant::now());
                     }
                     if !follow {
                         break;
@@ -121,7 +130,7 @@ impl<A: Aggregate> QueryFeed<A> {
                 Err(e) => {
                     // What came before is dispatched and remembered; the rest waits.
                     self.dispatch(&mut commit).await;
-                    self.store.save_checkpoint(&self.checkpoint, resume)?;
+                    self.save(resume)?;
                     return Err(e);
                 }
             };
@@ -137,13 +146,21 @@ impl<A: Aggregate> QueryFeed<A> {
             unsaved += 1;
             if unsaved >= SAVE_EVERY {
                 self.dispatch(&mut commit).await;
-                self.store.save_checkpoint(&self.checkpoint, resume)?;
-                unsaved = 0;
+                self.save(resume)?;
+                (unsaved, saved_at) = (0, Instant::now());
+                // A long backlog: let other tasks run, and stop if asked to.
+                let stopped = tokio::select! {
+                    biased;
+                    () = stop.as_mut() => true,
+                    () = tokio::task::yield_now() => false,
+                };
+                if stopped {
+                    return Ok(dispatched);
+                }
             }
         }
         self.dispatch(&mut commit).await;
-        self.store
-            .save_checkpoint(&self.checkpoint, sub.position().max(resume))?;
+        self.save(sub.position().max(resume))?;
         Ok(dispatched)
     }
 

@@ -13,8 +13,16 @@ use crate::error::aggregate_error;
 /// one stream (`{A::TYPE}-{id}`, layout in the crate docs), committed with an expected
 /// version so that of two commands racing on one aggregate the second gets
 /// `AggregateError::AggregateConflict`, as cqrs-es expects. Appends are
-/// [`Store::append_async`]: durable when the commit returns, sharing group commits with every
-/// other command in flight, holding no thread while they wait.
+/// [`Store::append_async`]: durable when the commit returns (under the default
+/// `Durability::Fsync`), sharing group commits with every other command in flight, holding no
+/// thread while they wait.
+///
+/// `A::TYPE` must be non-empty and hold no `-` (it is the category of the streams; other
+/// types fail every load and commit with `UnexpectedError`). Loading fails with
+/// `UnexpectedError` rather than give a wrong state when the stream lacks events: it has
+/// retention rules of its own, was soft-deleted, or default retention or compaction removed
+/// some of its events. (Erasing an aggregate: erase both its stream and its snapshot
+/// stream.)
 ///
 /// With [`AnnalsEventStore::with_snapshots`], loading reads the newest snapshot and only the
 /// events after it.
@@ -44,13 +52,13 @@ impl<A: Aggregate> AnnalsEventStore<A> {
         }
     }
 
-    /// Writes a snapshot of an aggregate after each commit that leaves `every` or more events
-    /// after its newest snapshot (0 is taken as 1), and loads from the newest snapshot plus
-    /// the events after it. A snapshot is the aggregate as the command left it (cqrs-es
-    /// applies each event to it as the handler writes it to the `EventSink`), written after
-    /// the events are durable; if writing it fails, the commit still succeeds and the next
-    /// one tries again. A snapshot that no longer reads as `A` (its fields changed) is
-    /// ignored: the aggregate is loaded from all its events.
+    /// Loads an aggregate from its newest snapshot plus the events after it, and writes a
+    /// new snapshot whenever a load read `every` or more events after the newest one (0 is
+    /// taken as 1). Snapshots are taken of loaded aggregates, whose state is exactly that
+    /// after their last event, never of one a command changed. Writing one that fails is
+    /// skipped (the next load tries again). A snapshot that no longer reads as `A` (its
+    /// fields changed), or covers events its stream no longer holds (erased), is passed
+    /// over: the aggregate is loaded from all its events.
     #[must_use]
     pub fn with_snapshots(mut self, every: usize) -> Self {
         self.snapshot_every = Some(every.max(1));
@@ -62,16 +70,55 @@ impl<A: Aggregate> AnnalsEventStore<A> {
         &self.store
     }
 
-    /// The newest readable snapshot of `id`, if any.
-    fn snapshot(&self, id: &str) -> Result<Option<Snapshot<A>>, AggregateError<A::Error>> {
+    /// The newest snapshot of `id` that can be used: it reads as `A` and the stream holds
+    /// every event it covers (a stream erased or emptied since is not brought back by it). A
+    /// snapshot is only a shortcut: one that cannot be read is passed over.
+    fn snapshot(&self, id: &str, held: Option<u64>) -> Option<Snapshot<A>> {
         let stream = snapshot_stream_name::<A>(id);
-        let Some(newest) = self.store.read_stream_backward(&stream, None).next() else {
-            return Ok(None);
-        };
-        let newest = newest.map_err(aggregate_error)?;
-        // Written by an older shape of `A`: not an error, only not a shortcut.
-        Ok(newest.json::<Snapshot<A>>().ok())
+        let newest = self
+            .store
+            .read_stream_backward(&stream, None)
+            .next()?
+            .ok()?;
+        let snapshot = newest.json::<Snapshot<A>>().ok()?;
+        let covered = held.map_or(0, |v| v as usize + 1);
+        (snapshot.sequence <= covered).then_some(snapshot)
     }
+
+    /// Writes a snapshot of `context`, whose state is that after its current sequence by
+    /// construction (it was loaded, not commanded). Failing to write one loses nothing.
+    async fn write_snapshot(&self, context: &AnnalsAggregateContext<A>) {
+        let snapshot = Snapshot {
+            sequence: context.current_sequence,
+            aggregate: &context.aggregate,
+        };
+        if let Ok(data) = annals::EventData::json(SNAPSHOT_TYPE, &snapshot) {
+            let stream = snapshot_stream_name::<A>(&context.aggregate_id);
+            let _ = self
+                .store
+                .append_async(&stream, ExpectedVersion::Any, [data])
+                .await;
+        }
+    }
+}
+
+/// An aggregate whose stream lacks events (a retention rule, a soft delete or compaction
+/// hid them): loading it would give a wrong state.
+fn incomplete<E: std::error::Error>(stream: &str, why: String) -> AggregateError<E> {
+    AggregateError::UnexpectedError(Box::new(annals::Error::InvalidInput(format!(
+        "aggregate stream {stream:?}: {why}; an aggregate needs every event of its stream"
+    ))))
+}
+
+/// `A::TYPE` as a stream category: non-empty, without the `-` that ends a category.
+pub(crate) fn check_type<A: Aggregate, E: std::error::Error>() -> Result<(), AggregateError<E>> {
+    if A::TYPE.is_empty() || A::TYPE.contains('-') {
+        return Err(AggregateError::UnexpectedError(Box::new(annals::Error::InvalidInput(format!(
+            "aggregate type {:?}: must be non-empty and without '-' (it is the category of its streams)",
+            A::TYPE
+        )))));
+    }
+    Ok(())
 }
 
 /// An aggregate as [`AnnalsEventStore`] loaded it.
@@ -118,6 +165,7 @@ impl<A: Aggregate> EventStore<A> for AnnalsEventStore<A> {
         &self,
         aggregate_id: &str,
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        check_type::<A, A::Error>()?;
         self.store
             .read_stream(&stream_name::<A>(aggregate_id), 0)
             .map(|ev| decode(aggregate_id, &ev?))
@@ -129,8 +177,20 @@ impl<A: Aggregate> EventStore<A> for AnnalsEventStore<A> {
         &self,
         aggregate_id: &str,
     ) -> Result<AnnalsAggregateContext<A>, AggregateError<A::Error>> {
+        check_type::<A, A::Error>()?;
+        let stream = stream_name::<A>(aggregate_id);
+        if let Some(rules) = self.store.retention(&stream) {
+            return Err(incomplete(
+                &stream,
+                format!("it has retention rules or was deleted ({rules:?})"),
+            ));
+        }
+        let held = self
+            .store
+            .try_stream_version(&stream)
+            .map_err(aggregate_error)?;
         let snapshot = match self.snapshot_every {
-            Some(_) => self.snapshot(aggregate_id)?,
+            Some(_) => self.snapshot(aggregate_id, held),
             None => None,
         };
         let (aggregate, sequence) =
@@ -143,15 +203,36 @@ impl<A: Aggregate> EventStore<A> for AnnalsEventStore<A> {
             events_read: 0,
         };
         // Sequence n is version n - 1: the events after the snapshot start at version n.
-        for ev in self
-            .store
-            .read_stream(&stream_name::<A>(aggregate_id), sequence as u64)
-        {
-            let envelope = decode::<A>(aggregate_id, &ev.map_err(aggregate_error)?)
-                .map_err(aggregate_error)?;
+        for ev in self.store.read_stream(&stream, sequence as u64) {
+            let ev = ev.map_err(aggregate_error)?;
+            if ev.version() != context.current_sequence as u64 {
+                return Err(incomplete(
+                    &stream,
+                    format!(
+                        "version {} follows sequence {}",
+                        ev.version(),
+                        context.current_sequence
+                    ),
+                ));
+            }
+            let envelope = decode::<A>(aggregate_id, &ev).map_err(aggregate_error)?;
             context.current_sequence = envelope.sequence;
             context.events_read += 1;
             context.aggregate.apply(envelope.payload);
+        }
+        if held.map_or(0, |v| v as usize + 1) != context.current_sequence {
+            return Err(incomplete(
+                &stream,
+                format!(
+                    "it holds versions up to {held:?}, {} were read",
+                    context.current_sequence
+                ),
+            ));
+        }
+        if let Some(every) = self.snapshot_every {
+            if context.current_sequence - context.snapshot_sequence >= every {
+                self.write_snapshot(&context).await;
+            }
         }
         Ok(context)
     }
@@ -162,6 +243,7 @@ impl<A: Aggregate> EventStore<A> for AnnalsEventStore<A> {
         context: AnnalsAggregateContext<A>,
         metadata: HashMap<String, String>,
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        check_type::<A, A::Error>()?;
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -190,23 +272,6 @@ impl<A: Aggregate> EventStore<A> for AnnalsEventStore<A> {
             Err(e) => return Err(aggregate_error(e)),
         };
         append.await.map_err(aggregate_error)?;
-        let last = context.current_sequence + envelopes.len();
-        if let Some(every) = self.snapshot_every {
-            if last - context.snapshot_sequence >= every {
-                let snapshot = Snapshot {
-                    sequence: last,
-                    aggregate: &context.aggregate,
-                };
-                // A snapshot is a shortcut: failing to write one loses nothing.
-                if let Ok(data) = annals::EventData::json(SNAPSHOT_TYPE, &snapshot) {
-                    let stream = snapshot_stream_name::<A>(id);
-                    let _ = self
-                        .store
-                        .append_async(&stream, ExpectedVersion::Any, [data])
-                        .await;
-                }
-            }
-        }
         Ok(envelopes)
     }
 }

@@ -462,3 +462,124 @@ fn an_event_that_does_not_read_as_the_aggregates_fails_naming_it() {
         assert_eq!(feed.position().unwrap(), 2);
     });
 }
+
+#[test]
+fn an_aggregate_missing_events_fails_to_load_rather_than_load_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let store = Store::open(dir.path()).unwrap();
+        let cqrs = annals_snapshot_cqrs::<BankAccount>(
+            store.clone(),
+            vec![],
+            3,
+            BankAccountServices::default(),
+        );
+        for id in ["kept", "limited", "deleted", "erased"] {
+            cqrs.execute(id, open(id)).await.unwrap();
+            for n in 1..=7 {
+                cqrs.execute(id, deposit(n)).await.unwrap();
+            }
+        }
+        store
+            .set_retention("account-limited", annals::Retention::default().max_count(2))
+            .unwrap();
+        store
+            .delete_stream("account-deleted", ExpectedVersion::Any)
+            .unwrap();
+        let es = AnnalsEventStore::<BankAccount>::new(store.clone()).with_snapshots(3);
+        for id in ["limited", "deleted"] {
+            match es.load_aggregate(id).await {
+                Err(AggregateError::UnexpectedError(e)) => {
+                    assert!(e.to_string().contains(&format!("account-{id}")), "{e}")
+                }
+                Err(e) => panic!("{id}: {e}"),
+                Ok(c) => panic!("{id}: loaded at sequence {}", c.current_sequence()),
+            }
+        }
+        // Erased (GDPR): its snapshots are left over, but they cover events the stream no
+        // longer holds, so the aggregate starts anew instead of coming back.
+        store.erase_stream("account-erased").unwrap();
+        assert!(store.stream_version("account.snapshot-erased").is_some());
+        assert_eq!(
+            es.load_aggregate("erased")
+                .await
+                .unwrap()
+                .current_sequence(),
+            0
+        );
+        cqrs.execute("erased", open("erased")).await.unwrap();
+        assert_eq!(store.stream_version("account-erased"), Some(0));
+        // The untouched one loads whole.
+        let mut kept = es.load_aggregate("kept").await.unwrap();
+        assert_eq!((kept.current_sequence(), kept.aggregate().balance), (8, 28));
+    });
+}
+
+#[test]
+fn a_commit_called_by_hand_never_makes_a_wrong_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let store = Store::open(dir.path()).unwrap();
+        let es = AnnalsEventStore::<BankAccount>::new(store.clone()).with_snapshots(2);
+        // Commits straight to the store, without the framework applying the events to the
+        // context's aggregate first.
+        for n in 0..10u64 {
+            let context = es.load_aggregate("acc").await.unwrap();
+            let event = match n {
+                0 => Ev::AccountOpened {
+                    account_id: "acc".into(),
+                },
+                n => Ev::CustomerDepositedMoney {
+                    amount: n,
+                    balance: (1..=n).sum(),
+                },
+            };
+            es.commit(vec![event], context, HashMap::new())
+                .await
+                .unwrap();
+        }
+        let mut snap = es.load_aggregate("acc").await.unwrap();
+        let mut full = AnnalsEventStore::<BankAccount>::new(store.clone())
+            .load_aggregate("acc")
+            .await
+            .unwrap();
+        assert!(snap.snapshot_sequence() > 0, "a snapshot was used");
+        assert_eq!(snap.aggregate(), full.aggregate());
+        assert_eq!(snap.aggregate().balance, 45);
+    });
+}
+
+/// An aggregate whose type has a dash: not a category, refused.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Dashed;
+
+impl cqrs_es::Aggregate for Dashed {
+    const TYPE: &'static str = "order-item";
+    type Command = ();
+    type Event = Ev;
+    type Error = bank::BankAccountError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        (): (),
+        (): &(),
+        _: &cqrs_es::event_sink::EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn apply(&mut self, _: Ev) {}
+}
+
+#[test]
+fn an_aggregate_type_that_is_not_a_category_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let store = Store::open(dir.path()).unwrap();
+        let es = AnnalsEventStore::<Dashed>::new(store.clone());
+        assert!(matches!(es.load_aggregate("5").await, Err(AggregateError::UnexpectedError(e)) if e.to_string().contains("order-item")));
+        let feed = QueryFeed::<Dashed>::new(store, "dashed", vec![]);
+        assert!(matches!(feed.catch_up().await, Err(annals::Error::InvalidInput(_))));
+    });
+}
