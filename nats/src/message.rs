@@ -9,6 +9,10 @@
 //!   (32 hex digits, when the event has an id), `Annals-Metadata` (hex, when there is any),
 //!   and `Nats-Msg-Id` = `{prefix}:{position}`: the same on every retry, so JetStream drops a
 //!   message published twice within the stream's duplicate window.
+//! - `Nats-Expected-Last-Msg-Id`: the id of the event relayed before it (or
+//!   `Nats-Expected-Last-Sequence: 0` for the first in an empty stream), so JetStream refuses
+//!   a message that would land after a gap: a message lost when the server went down is never
+//!   overtaken by the ones sent after it.
 
 use annals::{EventData, RecordedEvent};
 use async_nats::HeaderMap;
@@ -78,6 +82,11 @@ pub fn decode_name(encoded: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| format!("{encoded:?} is not UTF-8 once decoded"))
 }
 
+/// The `Nats-Msg-Id` of the event at `position`.
+pub fn message_id(prefix: &str, position: u64) -> String {
+    format!("{prefix}:{position}")
+}
+
 /// The subject of `stream`'s events.
 pub fn subject(prefix: &str, stream: &str) -> String {
     format!("{prefix}.{}", encode_name(stream))
@@ -105,7 +114,7 @@ fn unhex(text: &str) -> Result<Vec<u8>, String> {
 pub fn encode(prefix: &str, ev: &RecordedEvent) -> (String, HeaderMap, Vec<u8>) {
     let mut headers = HeaderMap::new();
     let position = ev.position().to_string();
-    headers.insert(MSG_ID, format!("{prefix}:{position}").as_str());
+    headers.insert(MSG_ID, message_id(prefix, ev.position()).as_str());
     headers.insert(POSITION, position.as_str());
     headers.insert(STREAM, encode_name(ev.stream()).as_str());
     headers.insert(VERSION, ev.version().to_string().as_str());

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use annals::{Store, Subscription};
+use annals::{RecordedEvent, Store, Subscription};
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, stream};
@@ -128,18 +128,61 @@ impl Relay {
         sub
     }
 
-    async fn publish(
+    /// The position of the last event in the JetStream stream, if any.
+    async fn last_relayed(&self) -> std::result::Result<Option<u64>, String> {
+        let mut stream = self
+            .js
+            .get_stream(&self.options.stream)
+            .await
+            .map_err(|e| e.to_string())?;
+        let state = stream
+            .info()
+            .await
+            .map_err(|e| e.to_string())?
+            .state
+            .clone();
+        if state.messages == 0 {
+            return Ok(None);
+        }
+        let last = stream
+            .get_raw_message(state.last_sequence)
+            .await
+            .map_err(|e| e.to_string())?;
+        let relayed = message::decode(Some(&last.headers), &last.payload).map_err(|reason| {
+            format!(
+                "the last message ({}) is not a relayed event: {reason}",
+                state.last_sequence
+            )
+        })?;
+        Ok(Some(relayed.position))
+    }
+
+    /// Publishes `ev`, to be stored only right after the event at `previous` (as the first of
+    /// an empty stream for `None`), and queues its acknowledgement.
+    async fn send(
         &self,
-        ev: &annals::RecordedEvent,
-    ) -> std::result::Result<PublishAckFuture, String> {
+        ev: &RecordedEvent,
+        previous: &mut Option<u64>,
+        in_flight: &mut InFlight,
+    ) -> Attempt<()> {
         let (subject, headers, payload) = message::encode(&self.options.prefix, ev);
         let publish = PublishMessage::build()
             .payload(payload.into())
             .headers(headers);
-        self.js
+        let publish = match *previous {
+            Some(p) => {
+                publish.expected_last_message_id(message::message_id(&self.options.prefix, p))
+            }
+            None => publish.expected_last_sequence(0),
+        };
+        let ack = self
+            .js
             .send_publish(subject, publish)
             .await
-            .map_err(|e| format!("publish position {}: {e}", ev.position()))
+            .map_err(|_| Retry::Nats)?;
+        *previous = Some(ev.position());
+        in_flight.push_back((ev.position() + 1, ev.payload().len() as u64, ack));
+        Ok(())
     }
 
     async fn run(&self, stop: impl Future<Output = ()>, follow: bool) -> Result<RelayReport> {
@@ -153,93 +196,85 @@ impl Relay {
         };
         let mut saved = report.checkpoint;
         let mut backoff = Duration::from_millis(50);
-        'attempt: loop {
-            let mut sub = self.subscribe(report.checkpoint);
-            // Published, not yet acknowledged: the position after each, its size, its ack.
-            let mut in_flight: VecDeque<(u64, u64, PublishAckFuture)> = VecDeque::new();
-            loop {
-                while in_flight.len() < self.options.window.max(1) {
-                    let Some(ev) = sub.try_next()? else { break };
-                    match self.publish(&ev).await {
-                        Ok(ack) => {
-                            in_flight.push_back((ev.position() + 1, ev.payload().len() as u64, ack))
-                        }
-                        Err(_) => {
-                            report.retries += 1;
-                            if !pause(&mut backoff, stop.as_mut()).await {
-                                self.save(&mut saved, report.checkpoint)?;
-                                return Ok(report);
-                            }
-                            continue 'attempt;
-                        }
-                    }
-                }
-                if let Some((next, bytes, ack)) = in_flight.pop_front() {
-                    match ack.await {
-                        Ok(_) => {
-                            report.published += 1;
-                            report.bytes += bytes;
-                            report.checkpoint = next;
-                            backoff = Duration::from_millis(50);
-                            if report.checkpoint - saved >= 1_000 {
-                                self.save(&mut saved, report.checkpoint)?;
-                            }
-                        }
-                        Err(_) => {
-                            report.retries += 1;
-                            if !pause(&mut backoff, stop.as_mut()).await {
-                                self.save(&mut saved, report.checkpoint)?;
-                                return Ok(report);
-                            }
-                            continue 'attempt;
-                        }
-                    }
-                    continue;
-                }
-                // Everything committed so far is in JetStream (filtered events included).
-                report.checkpoint = report.checkpoint.max(sub.position());
-                self.save(&mut saved, report.checkpoint)?;
-                if !follow {
-                    return Ok(report);
-                }
-                let waited = if self.store.is_read_only() {
-                    tokio::select! {
-                        biased;
-                        () = stop.as_mut() => break 'attempt,
-                        () = tokio::time::sleep(Duration::from_millis(50)) => {
-                            self.store.refresh()?;
-                            None
-                        }
-                    }
-                } else {
-                    tokio::select! {
-                        biased;
-                        () = stop.as_mut() => break 'attempt,
-                        ev = sub.next_async() => Some(ev?),
-                    }
-                };
-                if let Some(ev) = waited {
-                    match self.publish(&ev).await {
-                        Ok(ack) => {
-                            in_flight.push_back((ev.position() + 1, ev.payload().len() as u64, ack))
-                        }
-                        Err(_) => {
-                            report.retries += 1;
-                            if !pause(&mut backoff, stop.as_mut()).await {
-                                self.save(&mut saved, report.checkpoint)?;
-                                return Ok(report);
-                            }
-                            continue 'attempt;
-                        }
+        loop {
+            match self
+                .attempt(&mut report, &mut saved, &mut backoff, stop.as_mut(), follow)
+                .await
+            {
+                Ok(()) => return Ok(report),
+                Err(Retry::Store(e)) => return Err(e.into()),
+                Err(Retry::Nats) => {
+                    // Start again from the checkpoint, after a pause, unless asked to stop.
+                    report.retries += 1;
+                    if !pause(&mut backoff, stop.as_mut()).await {
+                        self.save(&mut saved, report.checkpoint)?;
+                        return Ok(report);
                     }
                 }
             }
         }
-        // Stopped while idle: everything before the checkpoint is acknowledged and saved.
-        Ok(report)
     }
 
-    fn save(&self, saved: &mut u64, checkpoint: u64) -> Result<()> {
+    /// One attempt: from the checkpoint until done, stopped, or NATS fails.
+    async fn attempt(
+        &self,
+        report: &mut RelayReport,
+        saved: &mut u64,
+        backoff: &mut Duration,
+        mut stop: Pin<&mut impl Future<Output = ()>>,
+        follow: bool,
+    ) -> Attempt<()> {
+        // Where JetStream is: what it holds past the checkpoint (a run that died before
+        // saving) is not published again, and the next message must follow its last.
+        let mut previous = self.last_relayed().await.map_err(|_| Retry::Nats)?;
+        report.checkpoint = report.checkpoint.max(previous.map_or(0, |p| p + 1));
+        let mut sub = self.subscribe(report.checkpoint);
+        let mut in_flight = InFlight::new();
+        loop {
+            while in_flight.len() < self.options.window.max(1) {
+                let Some(ev) = sub.try_next()? else { break };
+                self.send(&ev, &mut previous, &mut in_flight).await?;
+            }
+            if let Some((next, bytes, ack)) = in_flight.pop_front() {
+                ack.await.map_err(|_| Retry::Nats)?;
+                report.published += 1;
+                report.bytes += bytes;
+                report.checkpoint = next;
+                *backoff = Duration::from_millis(50);
+                if report.checkpoint - *saved >= 1_000 {
+                    self.save(saved, report.checkpoint)?;
+                }
+                continue;
+            }
+            // Everything committed so far is in JetStream (filtered events included).
+            report.checkpoint = report.checkpoint.max(sub.position());
+            self.save(saved, report.checkpoint)?;
+            if !follow {
+                return Ok(());
+            }
+            let next = if self.store.is_read_only() {
+                tokio::select! {
+                    biased;
+                    () = stop.as_mut() => return Ok(()),
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {
+                        self.store.refresh()?;
+                        None
+                    }
+                }
+            } else {
+                tokio::select! {
+                    biased;
+                    () = stop.as_mut() => return Ok(()),
+                    ev = sub.next_async() => Some(ev?),
+                }
+            };
+            if let Some(ev) = next {
+                self.send(&ev, &mut previous, &mut in_flight).await?;
+            }
+        }
+    }
+
+    fn save(&self, saved: &mut u64, checkpoint: u64) -> annals::Result<()> {
         if checkpoint != *saved {
             self.store
                 .save_checkpoint(&self.options.checkpoint, checkpoint)?;
@@ -248,6 +283,24 @@ impl Relay {
         Ok(())
     }
 }
+
+/// Published, not yet acknowledged: the position after each, its payload size, its ack.
+type InFlight = VecDeque<(u64, u64, PublishAckFuture)>;
+
+/// Why an attempt ended early: NATS failed (start again from the checkpoint), or the store
+/// did (give up).
+enum Retry {
+    Nats,
+    Store(annals::Error),
+}
+
+impl From<annals::Error> for Retry {
+    fn from(e: annals::Error) -> Self {
+        Retry::Store(e)
+    }
+}
+
+type Attempt<T> = std::result::Result<T, Retry>;
 
 /// Waits before starting again from the checkpoint, longer each time (up to 2 s); `false` if
 /// `stop` completed meanwhile.
