@@ -1,5 +1,5 @@
 //! `annals`: look inside an annals event store, check it, back it up, move its events in and
-//! out as JSON Lines, compact it and erase streams. Every command that only reads opens the
+//! out as JSON Lines, compact it, erase streams, and relay it to NATS JetStream and back. Every command that only reads opens the
 //! store read-only, so it runs beside the application that writes it.
 //!
 //! Exit codes: 0 success; 1 `verify` found damage; 2 an error (one line on stderr).
@@ -10,6 +10,7 @@ mod import;
 mod inspect;
 mod line;
 mod maintain;
+mod nats;
 mod progress;
 
 use std::path::PathBuf;
@@ -102,6 +103,51 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Publish the store's events to a NATS JetStream stream, from a durable checkpoint,
+    /// each once and in order (opens the store read-only: it runs beside the application).
+    Relay {
+        /// The store directory.
+        dir: PathBuf,
+        /// The NATS server.
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        server: String,
+        /// Subjects are `PREFIX.<stream>`.
+        #[arg(long, default_value = "annals")]
+        prefix: String,
+        /// The JetStream stream (created if missing).
+        #[arg(long, default_value = "ANNALS")]
+        stream: String,
+        /// The consumer checkpoint in the store that remembers how far it got.
+        #[arg(long, default_value = "nats-relay")]
+        checkpoint: String,
+        /// Only events of this type (repeatable).
+        #[arg(long = "type", value_name = "TYPE")]
+        event_types: Vec<String>,
+        /// Only streams named `CATEGORY-…`.
+        #[arg(long)]
+        category: Option<String>,
+        /// Publish what is there now and exit, instead of following new events.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Append the events of a JetStream stream that `relay` fills to this store (created if
+    /// missing): a read replica on another machine.
+    Mirror {
+        /// The store directory.
+        dir: PathBuf,
+        /// The NATS server.
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        server: String,
+        /// The JetStream stream.
+        #[arg(long, default_value = "ANNALS")]
+        stream: String,
+        /// The durable consumer that remembers how far the mirror got.
+        #[arg(long, default_value = "annals-mirror")]
+        consumer: String,
+        /// Append what is there now and exit, instead of following.
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 /// Which events `dump` prints.
@@ -154,6 +200,47 @@ fn main() -> ExitCode {
         Command::Checkpoints { dir } => inspect::checkpoints(&dir),
         Command::Compact { dir } => maintain::compact(&dir),
         Command::Erase { dir, stream, yes } => maintain::erase(&dir, &stream, yes),
+        Command::Relay {
+            dir,
+            server,
+            prefix,
+            stream,
+            checkpoint,
+            event_types,
+            category,
+            once,
+        } => {
+            let options = annals_nats::RelayOptions {
+                prefix,
+                stream,
+                checkpoint,
+                event_types: (!event_types.is_empty()).then_some(event_types),
+                category,
+                ..Default::default()
+            };
+            nats::relay(
+                &dir,
+                nats::RelayArgs {
+                    server,
+                    options,
+                    once,
+                },
+            )
+        }
+        Command::Mirror {
+            dir,
+            server,
+            stream,
+            consumer,
+            once,
+        } => {
+            let options = annals_nats::MirrorOptions {
+                stream,
+                consumer,
+                ..Default::default()
+            };
+            nats::mirror(&dir, &server, options, once)
+        }
     };
     match result {
         Ok(code) => code,
