@@ -141,9 +141,9 @@ enum Command {
         /// The JetStream stream.
         #[arg(long, default_value = "ANNALS")]
         stream: String,
-        /// The durable consumer that remembers how far the mirror got.
-        #[arg(long, default_value = "annals-mirror")]
-        consumer: String,
+        /// The checkpoint of this store that remembers the last JetStream sequence applied.
+        #[arg(long, default_value = "nats-mirror")]
+        checkpoint: String,
         /// Append what is there now and exit, instead of following.
         #[arg(long)]
         once: bool,
@@ -231,12 +231,12 @@ fn main() -> ExitCode {
             dir,
             server,
             stream,
-            consumer,
+            checkpoint,
             once,
         } => {
             let options = annals_nats::MirrorOptions {
                 stream,
-                consumer,
+                checkpoint,
                 ..Default::default()
             };
             nats::mirror(&dir, &server, options, once)

@@ -33,7 +33,10 @@ async fn connect(server: &str) -> CliResult<async_nats::Client> {
 /// Until Ctrl-C (or SIGTERM's default, which ends the process: the checkpoint is then the
 /// last one saved, and a restart publishes nothing twice).
 async fn interrupted() {
-    let _ = tokio::signal::ctrl_c().await;
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No handler could be installed: run until killed.
+        std::future::pending::<()>().await;
+    }
 }
 
 pub fn relay(dir: &Path, args: RelayArgs) -> CliResult<ExitCode> {
@@ -53,8 +56,15 @@ pub fn relay(dir: &Path, args: RelayArgs) -> CliResult<ExitCode> {
         run.map_err(|e| e.to_string())
     })?;
     println!(
-        "published {} events ({} bytes of payload); checkpoint at position {}; {} retries",
-        report.published, report.bytes, report.checkpoint, report.retries
+        "published {} events ({} bytes of payload); checkpoint at position {}; {} retries{}",
+        report.published,
+        report.bytes,
+        report.checkpoint,
+        report.retries,
+        report
+            .last_error
+            .map(|e| format!(" (last: {e})"))
+            .unwrap_or_default()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -74,8 +84,8 @@ pub fn mirror(dir: &Path, server: &str, options: MirrorOptions, once: bool) -> C
         run.map_err(|e| e.to_string())
     })?;
     println!(
-        "appended {} events ({} delivered again, skipped)",
-        report.appended, report.skipped
+        "appended {} events ({} delivered again, skipped); at JetStream sequence {}",
+        report.appended, report.skipped, report.sequence
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -25,6 +25,18 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The mirror received an event that differs from the one its store holds at that
+    /// stream and version (the source stream was erased and started again, or the mirror's
+    /// store was written by something else).
+    #[error("event {stream:?}@{version} (source position {position}) differs from the one the mirror holds at that version")]
+    Diverged {
+        /// The stream.
+        stream: String,
+        /// The version.
+        version: u64,
+        /// The event's source position.
+        position: u64,
+    },
     /// The mirror received an event whose stream lacks the versions before it: the JetStream
     /// stream does not hold every event of the source (it was filtered, or messages were
     /// removed by its limits).

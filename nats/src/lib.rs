@@ -22,11 +22,12 @@
 //! # }
 //! ```
 //!
-//! Guarantees: the relay advances its checkpoint only over events JetStream acknowledged, in
-//! order, and gives each message a `Nats-Msg-Id` that is the same on every retry, so a relay
-//! restarted at any point (within the stream's duplicate window) leaves each event once in
-//! JetStream, in position order. The mirror appends a batch before acknowledging it and
-//! skips what it holds already, so each event lands once. How a message looks: [`message`].
+//! Guarantees: the relay resumes after the last event JetStream holds (checked to be its own
+//! and this store's), each message names the stream sequence it must follow, and the
+//! checkpoint advances only over acknowledged events, so a relay or a server restarted at any
+//! point leaves each event once in JetStream, in position order. The mirror records the last
+//! JetStream sequence it applied in its own store after each durable batch and skips events
+//! it holds already, so each event lands once. How a message looks: [`message`].
 
 #![deny(missing_docs)]
 

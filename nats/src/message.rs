@@ -5,13 +5,12 @@
 //!   `*`, `>` and spaces are not allowed), so each stream has its own subject.
 //! - Body: the payload, as stored.
 //! - Headers: `Annals-Position`, `Annals-Stream` (the name, percent-encoded the same way),
-//!   `Annals-Version`, `Annals-Type`, `Annals-Timestamp` (µs since the epoch), `Annals-Id`
+//!   `Annals-Version`, `Annals-Type` (percent-encoded too), `Annals-Timestamp` (µs since the epoch), `Annals-Id`
 //!   (32 hex digits, when the event has an id), `Annals-Metadata` (hex, when there is any),
-//!   and `Nats-Msg-Id` = `{prefix}:{position}`: the same on every retry, so JetStream drops a
-//!   message published twice within the stream's duplicate window.
-//! - `Nats-Expected-Last-Msg-Id`: the id of the event relayed before it (or
-//!   `Nats-Expected-Last-Sequence: 0` for the first in an empty stream), so JetStream refuses
-//!   a message that would land after a gap: a message lost when the server went down is never
+//!   and `Nats-Msg-Id` = `{prefix}:{position}`: the same on every retry, and how a relay knows
+//!   the last message of a stream is its own.
+//! - `Nats-Expected-Last-Sequence`: the stream sequence it must follow, so JetStream refuses a
+//!   message that would land after a gap: a message lost when the server went down is never
 //!   overtaken by the ones sent after it.
 
 use annals::{EventData, RecordedEvent};
@@ -43,6 +42,10 @@ pub struct Relayed {
     pub stream: String,
     /// Its version in that stream.
     pub version: u64,
+    /// Its id, if it has one.
+    pub id: Option<u128>,
+    /// Its timestamp (µs since the epoch).
+    pub timestamp: u64,
     /// The event: type, payload, metadata, id and timestamp as they were.
     pub event: EventData,
 }
@@ -143,11 +146,16 @@ pub fn decode(headers: Option<&HeaderMap>, payload: &[u8]) -> Result<Relayed, St
             .parse()
             .map_err(|_| format!("{name} is not a number"))
     };
-    let mut event =
-        EventData::new(decode_name(get(TYPE)?)?, payload.to_vec()).timestamp(number(TIMESTAMP)?);
-    if let Some(id) = headers.get(ID) {
-        event = event
-            .id(u128::from_str_radix(id.as_str(), 16).map_err(|_| format!("{ID} is not hex"))?);
+    let timestamp = number(TIMESTAMP)?;
+    let mut event = EventData::new(decode_name(get(TYPE)?)?, payload.to_vec()).timestamp(timestamp);
+    let id = match headers.get(ID) {
+        Some(id) => {
+            Some(u128::from_str_radix(id.as_str(), 16).map_err(|_| format!("{ID} is not hex"))?)
+        }
+        None => None,
+    };
+    if let Some(id) = id {
+        event = event.id(id);
     }
     if let Some(metadata) = headers.get(METADATA) {
         event = event.metadata(unhex(metadata.as_str())?);
@@ -156,6 +164,8 @@ pub fn decode(headers: Option<&HeaderMap>, payload: &[u8]) -> Result<Relayed, St
         position: number(POSITION)?,
         stream: decode_name(get(STREAM)?)?,
         version: number(VERSION)?,
+        id,
+        timestamp,
         event,
     })
 }

@@ -140,14 +140,15 @@ fn mirror_into(url: &str, dir: &std::path::Path) -> (Store, annals_nats::MirrorR
 #[test]
 fn relay_then_mirror_gives_the_same_store_event_by_event() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(server) = NatsServer::start(dir.path()) else {
+    let Some(mut server) = NatsServer::start(dir.path()) else {
         return;
     };
+    let url = server.url();
     let source = Store::open(dir.path().join("source")).unwrap();
     fill(&source, 0, 3_000);
     let relay_once = |source: &Store| {
         runtime().block_on(async {
-            let client = async_nats::connect(server.url()).await.unwrap();
+            let client = async_nats::connect(&url).await.unwrap();
             let relay = Relay::new(source.clone(), client, RelayOptions::default());
             relay.ensure_stream().await.unwrap();
             relay.catch_up().await.unwrap()
@@ -155,14 +156,27 @@ fn relay_then_mirror_gives_the_same_store_event_by_event() {
     };
     let report = relay_once(&source);
     assert_eq!((report.published, report.checkpoint), (3_000, 3_000));
-    let positions = runtime().block_on(jetstream_positions(&server.url()));
+    let positions = runtime().block_on(jetstream_positions(&url.clone()));
     assert_once_in_order(&positions, 3_000, "relayed");
-    let (mirror, report) = mirror_into(&server.url(), &dir.path().join("mirror"));
+    let (mirror, report) = mirror_into(&url.clone(), &dir.path().join("mirror"));
     assert_eq!((report.appended, report.skipped), (3_000, 0));
     assert_same(&source, &mirror);
     drop(mirror);
 
-    // More events: both resume where they were.
+    // A mirror that died after appending a batch but before recording it gets the batch
+    // again: it finds every event in its store and skips them.
+    {
+        let mirror = Store::open(dir.path().join("mirror")).unwrap();
+        mirror.save_checkpoint("nats-mirror", 0).unwrap();
+    }
+    let (mirror, report) = mirror_into(&url.clone(), &dir.path().join("mirror"));
+    assert_eq!((report.appended, report.skipped), (0, 3_000));
+    assert_same(&source, &mirror);
+    drop(mirror);
+
+    // The server restarts while the relay is idle (it forgets message ids); more events:
+    // both resume where they were.
+    server.restart();
     fill(&source, 3_000, 4_500);
     assert_eq!(relay_once(&source).published, 1_500);
     assert_eq!(
@@ -170,9 +184,56 @@ fn relay_then_mirror_gives_the_same_store_event_by_event() {
         0,
         "nothing new, nothing published"
     );
-    let (mirror, report) = mirror_into(&server.url(), &dir.path().join("mirror"));
+    let (mirror, report) = mirror_into(&url.clone(), &dir.path().join("mirror"));
     assert_eq!(report.appended, 1_500);
     assert_same(&source, &mirror);
+
+    // A following mirror takes new events as they are relayed.
+    let rt = runtime();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let following = {
+        let (mirror, url) = (mirror.clone(), url.clone());
+        rt.spawn(async move {
+            let client = async_nats::connect(url).await.unwrap();
+            Mirror::new(mirror, client, MirrorOptions::default())
+                .run_until(async {
+                    let _ = stopped.await;
+                })
+                .await
+        })
+    };
+    fill(&source, 4_500, 5_000);
+    assert_eq!(relay_once(&source).published, 500);
+    let started = std::time::Instant::now();
+    while mirror.next_position() < 5_000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the following mirror did not catch up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.send(()).unwrap();
+    assert_eq!(rt.block_on(following).unwrap().unwrap().appended, 500);
+    assert_same(&source, &mirror);
+
+    // A message the relay did not publish, last in the stream: the relay refuses to go on.
+    rt.block_on(async {
+        let js = jetstream::new(async_nats::connect(&url).await.unwrap());
+        js.publish("annals.intruder", "not an event".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let client = async_nats::connect(&url).await.unwrap();
+        fill(&source, 5_000, 5_001);
+        let refused = Relay::new(source.clone(), client, RelayOptions::default())
+            .catch_up()
+            .await;
+        assert!(
+            matches!(&refused, Err(annals_nats::Error::BadMessage { .. })),
+            "{refused:?}"
+        );
+    });
 }
 
 #[test]
@@ -182,7 +243,7 @@ fn a_server_killed_in_the_middle_of_a_relay_and_restarted_gets_each_event_once()
         return;
     };
     let source = Store::open(dir.path().join("source")).unwrap();
-    fill(&source, 0, 10_000);
+    fill(&source, 0, 30_000);
     let rt = runtime();
     let url = server.url();
     let relay = rt.block_on(async {
@@ -215,14 +276,14 @@ fn a_server_killed_in_the_middle_of_a_relay_and_restarted_gets_each_event_once()
     server.kill();
     let at_kill = source.checkpoint("nats-relay").unwrap().unwrap_or(0);
     assert!(
-        at_kill < 10_000,
+        at_kill < 30_000,
         "the relay finished before the server was killed"
     );
     std::thread::sleep(Duration::from_millis(500));
     server.restart();
     // The relay gets through the rest by itself.
     let started = std::time::Instant::now();
-    while source.checkpoint("nats-relay").unwrap().unwrap_or(0) < 10_000 {
+    while source.checkpoint("nats-relay").unwrap().unwrap_or(0) < 30_000 {
         assert!(
             started.elapsed() < Duration::from_secs(120),
             "the relay did not finish after the restart"
@@ -232,11 +293,11 @@ fn a_server_killed_in_the_middle_of_a_relay_and_restarted_gets_each_event_once()
     stop.send(()).unwrap();
     // (Whether it had to start again depends on whether a publish was in flight.)
     let report = rt.block_on(running).unwrap().unwrap();
-    assert_eq!(report.checkpoint, 10_000);
+    assert_eq!(report.checkpoint, 30_000);
     let positions = rt.block_on(jetstream_positions(&server.url()));
     assert_once_in_order(
         &positions,
-        10_000,
+        30_000,
         "after the server was killed and restarted",
     );
     let (mirror, _) = mirror_into(&server.url(), &dir.path().join("mirror"));
@@ -285,6 +346,10 @@ fn a_relay_killed_with_sigkill_and_restarted_gets_each_event_once() {
     let source = Store::open(&source_dir).unwrap();
     let checkpoint_before = source.checkpoint("nats-relay").unwrap().unwrap_or(0);
     assert!(checkpoint_before > 0, "the killed relays got somewhere");
+    assert!(
+        checkpoint_before < total,
+        "the relay was killed before it finished"
+    );
     runtime().block_on(async {
         let client = async_nats::connect(server.url()).await.unwrap();
         Relay::new(source.clone(), client, RelayOptions::default())
