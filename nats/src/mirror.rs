@@ -237,8 +237,10 @@ impl Mirror {
         let count = appends.len() as u64;
         let (store, checkpoint) = (self.store.clone(), self.options.checkpoint.clone());
         tokio::task::spawn_blocking(move || -> annals::Result<()> {
-            // Every append of the batch or none of what follows a failed one: the first
-            // failure ends the batch (what came before it stays, and is found next time).
+            // A failed append (an event over this store's `max_event_size`, say) fails the
+            // batch and nothing is recorded; appends of other streams in the batch may have
+            // been committed, and the next run finds and skips them. Each stream stays in
+            // order; the global order of a failed batch may not.
             for r in store.append_many(appends)? {
                 r?;
             }
