@@ -103,10 +103,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    // Stop the feed once it has seen everything committed, then show the view.
-    let end = store.next_position();
-    while store.checkpoint("balance-view")?.unwrap_or(0) < end {
-        tokio::task::yield_now().await;
+    // Stop the feed once it has dispatched every account event committed (snapshot events
+    // are not the feed's), then show the view.
+    let last = store
+        .read_category("account", 0)
+        .last()
+        .transpose()?
+        .map_or(0, |e| e.position() + 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while store.checkpoint("balance-view")?.unwrap_or(0) < last {
+        if std::time::Instant::now() > deadline {
+            return Err("the view did not catch up within 30 s".into());
+        }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let _ = stop.send(());

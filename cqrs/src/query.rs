@@ -1,9 +1,8 @@
 //! [`QueryFeed`]: cqrs-es queries fed from a subscription with a durable checkpoint.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
 
-use annals::{Store, Subscription};
+use annals::{Durability, Store, Subscription};
 use cqrs_es::{Aggregate, EventEnvelope, Query};
 
 use crate::codec::decode;
@@ -11,8 +10,6 @@ use crate::store::check_type;
 
 /// Events handed to the queries between two saves of the checkpoint (at most).
 const SAVE_EVERY: u64 = 1_000;
-/// While following, an idle feed saves its checkpoint at most this often.
-const IDLE_SAVE: Duration = Duration::from_secs(1);
 
 /// Feeds cqrs-es [`Query`]s from the log instead of from the command that wrote the events:
 /// every event of `A`'s aggregates, in commit order, from a durable checkpoint (a consumer
@@ -21,10 +18,10 @@ const IDLE_SAVE: Duration = Duration::from_secs(1);
 /// no event is lost between the store and the queries when a process dies after a commit.
 ///
 /// Delivery is at least once: the checkpoint is saved after the events before it were
-/// dispatched (every 1,000 events, when idle at most once a second, and when a call
-/// returns), so after a crash the events since the last save are dispatched again. Before a
-/// save the store is synced, so that under `Durability::Buffered` the checkpoint never gets
-/// ahead of what a power loss keeps. Consecutive events of one aggregate (consecutive
+/// dispatched (every 1,000 events, whenever it has dispatched everything committed, and when
+/// a call returns), so after a crash the events since the last save are dispatched again.
+/// Under `Durability::Buffered` the store is synced before a save, so that the checkpoint
+/// never gets ahead of what a power loss keeps. Consecutive events of one aggregate (consecutive
 /// sequences) are dispatched together: the events of one commit, or of several in a row.
 /// Run one feed per checkpoint at a time.
 ///
@@ -84,9 +81,10 @@ impl<A: Aggregate> QueryFeed<A> {
         Ok(self.store.subscribe_all(from).category(A::TYPE))
     }
 
-    /// Saves `position` as the checkpoint, the store synced first (see the type's docs).
+    /// Saves `position` as the checkpoint, a `Buffered` store synced first (see the type's
+    /// docs).
     fn save(&self, position: u64) -> annals::Result<()> {
-        if !self.store.is_read_only() {
+        if !self.store.is_read_only() && self.store.options().durability == Durability::Buffered {
             self.store.sync()?;
         }
         self.store.save_checkpoint(&self.checkpoint, position)
@@ -95,7 +93,7 @@ impl<A: Aggregate> QueryFeed<A> {
     async fn run(&self, stop: impl Future<Output = ()>, follow: bool) -> annals::Result<u64> {
         let mut sub = self.subscribe(self.position()?)?;
         let mut stop = std::pin::pin!(stop);
-        let (mut dispatched, mut unsaved, mut saved_at) = (0, 0, Instant::now());
+        let (mut dispatched, mut unsaved) = (0, 0);
         // The events being gathered for one dispatch, and the position after the last of them.
         let mut commit: Vec<EventEnvelope<A>> = Vec::new();
         let mut resume = sub.position();
@@ -104,9 +102,9 @@ impl<A: Aggregate> QueryFeed<A> {
                 Ok(None) => {
                     // Everything committed so far is here: hand it over before waiting.
                     self.dispatch(&mut commit).await;
-                    if unsaved > 0 && (!follow || saved_at.elapsed() >= IDLE_SAVE) {
+                    if unsaved > 0 {
                         self.save(sub.position())?;
-                        (unsaved, saved_at) = (0, Instant::now());
+                        unsaved = 0;
                     }
                     if !follow {
                         break;
@@ -147,7 +145,7 @@ impl<A: Aggregate> QueryFeed<A> {
             if unsaved >= SAVE_EVERY {
                 self.dispatch(&mut commit).await;
                 self.save(resume)?;
-                (unsaved, saved_at) = (0, Instant::now());
+                unsaved = 0;
                 // A long backlog: let other tasks run, and stop if asked to.
                 let stopped = tokio::select! {
                     biased;
