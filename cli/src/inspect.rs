@@ -235,7 +235,7 @@ fn describe(ev: &RecordedEvent) -> String {
 }
 
 /// Bytes on disk (allocated blocks), apparent bytes, and files under `dir`.
-fn disk_usage(dir: &Path) -> CliResult<(u64, u64, u64)> {
+pub(crate) fn disk_usage(dir: &Path) -> CliResult<(u64, u64, u64)> {
     let mut total = (0, 0, 0);
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for entry in entries.flatten() {

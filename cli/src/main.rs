@@ -12,6 +12,7 @@ mod line;
 mod maintain;
 mod nats;
 mod progress;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -148,6 +149,18 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Browse the store in a web browser: overview, streams, events, search, live tail and
+    /// plots (opens it read-only; localhost only unless --allow-remote).
+    Serve {
+        /// The store directory.
+        dir: PathBuf,
+        /// The address and port to listen on (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        listen: String,
+        /// Listen on an address other machines can reach (the store may hold personal data).
+        #[arg(long)]
+        allow_remote: bool,
+    },
 }
 
 /// Which events `dump` prints.
@@ -200,6 +213,11 @@ fn main() -> ExitCode {
         Command::Checkpoints { dir } => inspect::checkpoints(&dir),
         Command::Compact { dir } => maintain::compact(&dir),
         Command::Erase { dir, stream, yes } => maintain::erase(&dir, &stream, yes),
+        Command::Serve {
+            dir,
+            listen,
+            allow_remote,
+        } => serve::serve(&dir, &listen, allow_remote),
         Command::Relay {
             dir,
             server,

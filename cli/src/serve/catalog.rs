@@ -1,0 +1,66 @@
+//! What the pages show about the whole store, kept up to date incrementally: one zero-copy
+//! pass over the log when the server starts, then only the events appended since the last
+//! request. No request scans the whole log.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+
+use annals::Store;
+
+/// One stream: its events and last version.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamInfo {
+    pub events: u64,
+    pub last_version: u64,
+}
+
+/// The store as the pages see it.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Every event before it is counted.
+    pub scanned_to: u64,
+    pub streams: BTreeMap<String, StreamInfo>,
+    pub types: BTreeMap<String, u64>,
+    /// Events appended per minute (by their timestamps), keyed by minutes since the epoch.
+    pub per_minute: BTreeMap<u64, u64>,
+}
+
+impl Catalog {
+    /// Brings the catalog up to date with `store` (refreshed first: it is read-only).
+    pub fn update(&mut self, store: &Store) -> Result<(), String> {
+        store.refresh().map_err(|e| e.to_string())?;
+        let mut next = self.scanned_to;
+        store
+            .scan_all(self.scanned_to, |ev| {
+                let entry = self.streams.entry(ev.stream().to_string()).or_default();
+                entry.events += 1;
+                entry.last_version = ev.version();
+                *self.types.entry(ev.event_type().to_string()).or_default() += 1;
+                *self
+                    .per_minute
+                    .entry(ev.timestamp() / 60_000_000)
+                    .or_default() += 1;
+                next = ev.position() + 1;
+                ControlFlow::Continue(())
+            })
+            .map_err(|e| e.to_string())?;
+        self.scanned_to = next.max(self.scanned_to);
+        Ok(())
+    }
+
+    /// Streams whose names start with `prefix`, from the first after `after`, at most `limit`.
+    pub fn streams_after(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Vec<(&String, &StreamInfo)> {
+        let start = if after.is_empty() { prefix } else { after };
+        self.streams
+            .range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
+            .filter(|(name, _)| name.as_str() != after)
+            .take_while(|(name, _)| name.starts_with(prefix))
+            .take(limit)
+            .collect()
+    }
+}
