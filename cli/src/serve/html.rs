@@ -58,13 +58,16 @@ pub fn page_with(title: &str, body: &str, head: &str) -> String {
     )
 }
 
-/// A table with a header row.
+/// A table, with a header row unless every header is empty.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = String::from("<table><tr>");
-    for h in headers {
-        let _ = write!(out, "<th>{}</th>", esc(h));
+    let mut out = String::from("<table>");
+    if headers.iter().any(|h| !h.is_empty()) {
+        out.push_str("<tr>");
+        for h in headers {
+            let _ = write!(out, "<th>{}</th>", esc(h));
+        }
+        out.push_str("</tr>");
     }
-    out.push_str("</tr>");
     for row in rows {
         out.push_str("<tr>");
         for cell in row {

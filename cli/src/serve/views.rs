@@ -95,14 +95,15 @@ fn event_rows<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Vec<Ve
 
 const EVENT_HEADERS: [&str; 6] = ["position", "stream", "version", "type", "time", "payload"];
 
-/// The segment files and their sizes, in order.
+/// The segment files and the bytes each takes on disk (they are sparse: their length is
+/// their capacity), in order.
 pub fn segments(store: &Store) -> Vec<(String, u64)> {
     let mut files: Vec<(String, u64)> = std::fs::read_dir(store.path())
         .map(|d| {
             d.flatten()
                 .filter_map(|e| {
                     let name = e.file_name().to_string_lossy().into_owned();
-                    let size = e.metadata().ok()?.len();
+                    let size = std::os::unix::fs::MetadataExt::blocks(&e.metadata().ok()?) * 512;
                     name.ends_with(".log").then_some((name, size))
                 })
                 .collect()
