@@ -124,11 +124,11 @@ fn every_page_over_http() {
             && !prefixed.contains(">order-2<")
     );
     let category = ok(&server, "/streams?category=order");
-    assert_eq!(category.matches("href=\"/stream/order-").count(), 30);
+    assert_eq!(category.matches("href=\"/stream?name=order-").count(), 30);
     assert!(!category.contains("blob-1"));
     // One stream both ways.
-    let forward = ok(&server, "/stream/order-3");
-    let backward = ok(&server, "/stream/order-3?dir=back");
+    let forward = ok(&server, "/stream?name=order-3");
+    let backward = ok(&server, "/stream?name=order-3&dir=back");
     let first = |page: &str, a: &str, b: &str| page.find(a).unwrap() < page.find(b).unwrap();
     assert!(first(&forward, "/event/3\"", "/event/63\""), "oldest first");
     assert!(
@@ -169,8 +169,16 @@ fn every_page_over_http() {
             )
             .unwrap();
     }
+    // The catalog is brought up to date at most once a second.
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
     assert!(ok(&server, "/tail").contains("late-1"));
-    assert!(ok(&server, "/").contains("<span class=\"num\">92</span>"));
+    let overview = ok(&server, "/");
+    assert!(
+        overview.contains("<span class=\"num\">92</span>")
+            && overview.contains("<span class=\"num\">32</span>"),
+        "{overview}"
+    );
+    assert!(ok(&server, "/streams?prefix=late").contains(">late-1<"));
     // Plots are SVG.
     for plot in ["appends", "types", "segments", "lag"] {
         let (status, content_type, body) = get(&server, &format!("/plot/{plot}.svg"));
@@ -188,10 +196,13 @@ fn every_page_over_http() {
     assert!(ok(&server, "/plot/lag.svg").contains("projector"));
     // Bad URLs: pages, never a panic.
     for (path, status) in [
-        ("/stream/nobody", 404),
+        ("/stream?name=nobody", 404),
+        ("/stream", 400),
         ("/event/12345", 404),
         ("/event/abc", 400),
-        ("/stream/order-1?from=x", 400),
+        ("/stream?name=order-1&from=x", 400),
+        ("/stream?name=order-1&from=99999999999999999999999", 400),
+        ("/event/18446744073709551615", 404),
         ("/search?since=yesterday", 400),
         ("/plot/pie.svg", 404),
         ("/nowhere", 404),
@@ -200,21 +211,140 @@ fn every_page_over_http() {
         assert_eq!(got, status, "{path}");
         assert!(body.contains("Back to the overview"), "{path}");
     }
+    // Requests addressed to another host name are refused (DNS rebinding); pages carry no
+    // script and say so.
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: evil.example:7070\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut refused = String::new();
+    stream.read_to_string(&mut refused).unwrap();
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut local = String::new();
+    stream.read_to_string(&mut local).unwrap();
+    assert!(
+        local.starts_with("HTTP/1.1 200")
+            && local
+                .to_ascii_lowercase()
+                .contains("content-security-policy: default-src 'none'")
+    );
+    assert!(!local.contains("<script"));
     // The server is still there.
     assert!(ok(&server, "/").contains("Overview"));
+}
+
+#[test]
+fn odd_names_are_escaped_and_long_streams_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = "a/b?c#d%e f\u{2039}\"<i>é..";
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let events = (0..120u64)
+            .map(|n| EventData::new("<script>alert(1)</script>", format!("{{\"n\":{n}}}")));
+        for ev in events {
+            store.append(odd, ExpectedVersion::Any, [ev]).unwrap();
+        }
+        for name in ["..", "fifty"] {
+            for n in 0..50u64 {
+                store
+                    .append(
+                        name,
+                        ExpectedVersion::Any,
+                        [EventData::new("T", format!("{n}"))],
+                    )
+                    .unwrap();
+            }
+        }
+    }
+    let server = serve(dir.path());
+    let list = ok(&server, "/streams");
+    assert!(
+        !list.contains("<script>") && !list.contains("<i>"),
+        "escaped"
+    );
+    // Follow the link the list gives for the odd name: it leads to that stream.
+    let href = list
+        .split("href=\"")
+        .map(|rest| rest.split('"').next().unwrap_or_default())
+        .find(|h| h.starts_with("/stream?name=a%2Fb"))
+        .expect("a link to the odd stream")
+        .to_string();
+    let page = ok(&server, &href.replace("&amp;", "&"));
+    assert!(
+        page.contains("Last version 119") && page.contains("&lt;script&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>"));
+    // Forward: 50 a page, "More" goes on at version 50 without repeating one.
+    let more = |page: &str| {
+        page.split("href=\"")
+            .map(|r| {
+                r.split('"')
+                    .next()
+                    .unwrap_or_default()
+                    .replace("&amp;", "&")
+            })
+            .find(|h| h.contains("from="))
+    };
+    let second = ok(&server, &more(&page).expect("a second page"));
+    assert!(
+        second.contains("/event/50\"") && !second.contains("/event/49\""),
+        "{second}"
+    );
+    let third = ok(&server, &more(&second).expect("a third page"));
+    assert!(
+        third.contains("/event/119\"") && more(&third).is_none(),
+        "the last page has no More"
+    );
+    // Backward: a stream of exactly 50 ends without a "More" that would show version 0 again.
+    let back = ok(&server, "/stream?name=fifty&dir=back");
+    assert_eq!(back.matches("href=\"/event/").count(), 50);
+    assert!(more(&back).is_none(), "{back}");
+    // A stream named ".." has a page of its own.
+    let dots = ok(&server, "/stream?name=..");
+    assert!(dots.contains("Stream .."), "{dots}");
 }
 
 #[test]
 fn listening_beyond_this_machine_needs_a_flag() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
-    let out = Command::new(assert_cmd::cargo::cargo_bin("annals"))
+    // Were the refusal gone, the server would run: give it a deadline instead of waiting.
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("annals"))
         .args(["serve", "--listen", "0.0.0.0:0"])
         .arg(dir.path())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-remote"));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("annals serve listened on 0.0.0.0 without --allow-remote");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("--allow-remote"), "{stderr}");
 }
 
 /// Headless Chromium, if installed (`.ci/run` installs Debian's `chromium` and sets
@@ -275,7 +405,7 @@ fn pages_in_a_real_browser() {
     );
     let stream = run(&[
         "--dump-dom".into(),
-        format!("http://{}/stream/order-3?dir=back", server.addr),
+        format!("http://{}/stream?name=order-3&dir=back", server.addr),
     ]);
     assert!(
         stream.contains("Stream order-3") && stream.contains("/event/63"),

@@ -26,26 +26,40 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Brings the catalog up to date with `store` (refreshed first: it is read-only).
+    /// Brings the catalog up to date with `store` (refreshed first: it is read-only). What
+    /// was counted before an error stays counted once.
     pub fn update(&mut self, store: &Store) -> Result<(), String> {
         store.refresh().map_err(|e| e.to_string())?;
         let mut next = self.scanned_to;
-        store
-            .scan_all(self.scanned_to, |ev| {
-                let entry = self.streams.entry(ev.stream().to_string()).or_default();
-                entry.events += 1;
-                entry.last_version = ev.version();
-                *self.types.entry(ev.event_type().to_string()).or_default() += 1;
-                *self
-                    .per_minute
-                    .entry(ev.timestamp() / 60_000_000)
-                    .or_default() += 1;
-                next = ev.position() + 1;
-                ControlFlow::Continue(())
-            })
-            .map_err(|e| e.to_string())?;
+        let scanned = store.scan_all(self.scanned_to, |ev| {
+            match self.streams.get_mut(ev.stream()) {
+                Some(entry) => {
+                    entry.events += 1;
+                    entry.last_version = ev.version();
+                }
+                None => {
+                    let info = StreamInfo {
+                        events: 1,
+                        last_version: ev.version(),
+                    };
+                    self.streams.insert(ev.stream().to_string(), info);
+                }
+            }
+            match self.types.get_mut(ev.event_type()) {
+                Some(n) => *n += 1,
+                None => {
+                    self.types.insert(ev.event_type().to_string(), 1);
+                }
+            }
+            *self
+                .per_minute
+                .entry(ev.timestamp() / 60_000_000)
+                .or_default() += 1;
+            next = ev.position() + 1;
+            ControlFlow::Continue(())
+        });
         self.scanned_to = next.max(self.scanned_to);
-        Ok(())
+        scanned.map(|_| ()).map_err(|e| e.to_string())
     }
 
     /// Streams whose names start with `prefix`, from the first after `after`, at most `limit`.
@@ -55,10 +69,14 @@ impl Catalog {
         after: &str,
         limit: usize,
     ) -> Vec<(&String, &StreamInfo)> {
-        let start = if after.is_empty() { prefix } else { after };
+        use std::ops::Bound;
+        let start = if after > prefix {
+            Bound::Excluded(after)
+        } else {
+            Bound::Included(prefix)
+        };
         self.streams
-            .range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
-            .filter(|(name, _)| name.as_str() != after)
+            .range::<str, _>((start, Bound::Unbounded))
             .take_while(|(name, _)| name.starts_with(prefix))
             .take(limit)
             .collect()

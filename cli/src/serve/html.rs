@@ -86,7 +86,11 @@ pub fn event_link(position: u64) -> String {
 
 /// A link to one stream.
 pub fn stream_link(stream: &str) -> String {
-    format!("<a href=\"/stream/{}\">{}</a>", url(stream), esc(stream))
+    format!(
+        "<a href=\"/stream?name={}\">{}</a>",
+        url(stream),
+        esc(stream)
+    )
 }
 
 /// A payload or metadata: formatted JSON when it is JSON, text when UTF-8, hex otherwise.

@@ -13,11 +13,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use annals::Store;
-use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -29,6 +31,9 @@ use views::View;
 struct App {
     store: Store,
     catalog: Mutex<Catalog>,
+    /// When the store was last refreshed and the catalog brought up to date: at most once a
+    /// second, whatever the number of requests (a page and its four plots, a tail reloading).
+    updated: Mutex<Option<Instant>>,
 }
 
 type Shared = State<Arc<App>>;
@@ -45,66 +50,103 @@ impl IntoResponse for View {
     }
 }
 
-/// Runs `view` on the store and the catalog brought up to date (the events appended since
-/// the last request only).
-fn with_catalog(app: &App, view: impl FnOnce(&Store, &Catalog) -> Result<View, View>) -> View {
-    let Ok(mut catalog) = app.catalog.lock() else {
-        return View::error(500, "the catalog is unusable after a failed request");
-    };
-    if let Err(e) = catalog.update(&app.store) {
-        return View::error(500, &e);
-    }
-    view(&app.store, &catalog).unwrap_or_else(|e| e)
+/// Runs `view` off the async runtime (it reads files) on the store and the catalog, brought
+/// up to date if a second has passed. A failed update is reported on stderr and the pages go
+/// on with what the catalog holds.
+async fn run(
+    app: Arc<App>,
+    view: impl FnOnce(&Store, &Catalog) -> Result<View, View> + Send + 'static,
+) -> View {
+    let task = tokio::task::spawn_blocking(move || {
+        let mut catalog = app.catalog.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut updated = app.updated.lock().unwrap_or_else(PoisonError::into_inner);
+        if updated.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            if let Err(e) = catalog.update(&app.store) {
+                eprintln!("annals serve: bringing the catalog up to date: {e}");
+            }
+            *updated = Some(Instant::now());
+        }
+        drop(updated);
+        view(&app.store, &catalog).unwrap_or_else(|e| e)
+    });
+    task.await
+        .unwrap_or_else(|e| View::error(500, &format!("the page failed: {e}")))
 }
 
 async fn overview(State(app): Shared) -> View {
-    with_catalog(&app, views::overview)
+    run(app, views::overview).await
 }
 
 async fn streams(State(app): Shared, Query(q): Query<HashMap<String, String>>) -> View {
-    with_catalog(&app, |_, c| views::streams(c, &q))
+    run(app, move |s, c| views::streams(s, c, &q)).await
 }
 
-async fn stream(
-    State(app): Shared,
-    UrlPath(name): UrlPath<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> View {
-    with_catalog(&app, |s, _| views::stream(s, &name, &q))
+async fn stream(State(app): Shared, Query(q): Query<HashMap<String, String>>) -> View {
+    run(app, move |s, _| views::stream(s, &q)).await
 }
 
 async fn event(State(app): Shared, UrlPath(position): UrlPath<String>) -> View {
-    with_catalog(&app, |s, _| views::event(s, &position))
+    run(app, move |s, _| views::event(s, &position)).await
 }
 
 async fn search(State(app): Shared, Query(q): Query<HashMap<String, String>>) -> View {
-    with_catalog(&app, |s, c| views::search(s, c, &q))
+    run(app, move |s, c| views::search(s, c, &q)).await
 }
 
 async fn tail(State(app): Shared) -> View {
-    with_catalog(&app, |s, _| views::tail(s))
+    run(app, |s, _| views::tail(s)).await
 }
 
 async fn plot(State(app): Shared, UrlPath(name): UrlPath<String>) -> View {
-    with_catalog(&app, |s, c| views::plot(s, c, &name))
+    run(app, move |s, c| views::plot(s, c, &name)).await
 }
 
 async fn not_found() -> View {
     View::error(404, "no such page")
 }
 
+/// Unless serving beyond this machine was asked for, answers only requests addressed to a
+/// loopback name (a page elsewhere that points its own domain at 127.0.0.1 — DNS rebinding
+/// — gets nothing), and marks every response: no sniffing, no scripts, nothing from elsewhere.
+async fn guard(State(allow_any_host): State<bool>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    if !allow_any_host && !["localhost", "127.0.0.1", "[::1]"].contains(&name) {
+        return View::error(403, "this server answers requests for localhost only").into_response();
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"),
+    );
+    response
+}
+
 /// The router of every page.
-fn router(app: Arc<App>) -> Router {
+fn router(app: Arc<App>, allow_any_host: bool) -> Router {
     Router::new()
         .route("/", get(overview))
         .route("/streams", get(streams))
-        .route("/stream/{name}", get(stream))
+        .route("/stream", get(stream))
         .route("/event/{position}", get(event))
         .route("/search", get(search))
         .route("/tail", get(tail))
         .route("/plot/{name}", get(plot))
         .fallback(not_found)
         .with_state(app)
+        .layer(middleware::from_fn_with_state(allow_any_host, guard))
 }
 
 pub fn serve(dir: &Path, listen: &str, allow_remote: bool) -> CliResult<ExitCode> {
@@ -129,6 +171,7 @@ pub fn serve(dir: &Path, listen: &str, allow_remote: bool) -> CliResult<ExitCode
     let app = Arc::new(App {
         store,
         catalog: Mutex::new(catalog),
+        updated: Mutex::new(Some(Instant::now())),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -143,7 +186,7 @@ pub fn serve(dir: &Path, listen: &str, allow_remote: bool) -> CliResult<ExitCode
         println!("listening on http://{bound}/ (Ctrl-C to stop)");
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
-        axum::serve(listener, router(app))
+        axum::serve(listener, router(app, allow_remote))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })

@@ -47,8 +47,8 @@ pub fn bars(title: &str, unit: &str, rows: &[(String, u64)]) -> String {
     svg
 }
 
-/// A time series of counts per bucket (`(start in µs since the epoch, count)`, in order), as
-/// columns; at most 240 columns (buckets are merged to fit).
+/// A time series of counts per minute (`(minutes since the epoch, count)`, in order), as
+/// columns; at most 240 columns (minutes are merged to fit).
 pub fn series(title: &str, per_minute: &[(u64, u64)]) -> String {
     let height = 260.0;
     let mut svg = header(title, height);
@@ -57,8 +57,8 @@ pub fn series(title: &str, per_minute: &[(u64, u64)]) -> String {
         return svg;
     };
     let span = last.0 - first.0 + 1;
-    let columns = span.min(240);
-    let per_column = span.div_ceil(columns);
+    let per_column = span.div_ceil(240);
+    let columns = span.div_ceil(per_column);
     let mut counts = vec![0u64; columns as usize];
     for &(minute, n) in per_minute {
         let c = ((minute - first.0) / per_column) as usize;
@@ -91,7 +91,7 @@ pub fn series(title: &str, per_minute: &[(u64, u64)]) -> String {
             left + i as f64 * col_w,
             top + plot_h - h,
             (col_w - 0.5).max(0.5),
-            esc(&crate::line::format_time(minute * 60_000_000).unwrap_or_default())
+            esc(&crate::line::format_time(minute.saturating_mul(60_000_000)).unwrap_or_default())
         );
     }
     let per = if per_column == 1 {
@@ -105,10 +105,10 @@ pub fn series(title: &str, per_minute: &[(u64, u64)]) -> String {
          <text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"end\" font-size=\"12\">{}</text>\
          <text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"middle\" font-size=\"12\" fill=\"#6b7385\">events per {per}</text>",
         top + plot_h + 18.0,
-        esc(&crate::line::format_time(first.0 * 60_000_000).unwrap_or_default()),
+        esc(&crate::line::format_time(first.0.saturating_mul(60_000_000)).unwrap_or_default()),
         left + plot_w,
         top + plot_h + 18.0,
-        esc(&crate::line::format_time(last.0 * 60_000_000).unwrap_or_default()),
+        esc(&crate::line::format_time(last.0.saturating_mul(60_000_000)).unwrap_or_default()),
         left + plot_w / 2.0,
         top + plot_h + 34.0
     );

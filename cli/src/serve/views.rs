@@ -1,5 +1,5 @@
-//! The pages. Each reads through the store's indexes (a stream, a type, a position, a time)
-//! or the catalog; none scans the log.
+//! The pages. Each reads through the store's indexes (a stream, a type, a time) or the
+//! catalog, or reads from a position; none scans the log.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -35,10 +35,12 @@ impl View {
         }
     }
 
-    /// An error page: `status` 400 (a bad request) or 404 (nothing there), 500 otherwise.
+    /// An error page: `status` 400 (a bad request), 403 (refused) or 404 (nothing there),
+    /// 500 otherwise.
     pub fn error(status: u16, message: &str) -> Self {
         let title = match status {
             400 => "Bad request",
+            403 => "Forbidden",
             404 => "Not found",
             _ => "Error",
         };
@@ -185,7 +187,7 @@ pub fn overview(store: &Store, catalog: &Catalog) -> Result<View, View> {
     Ok(View::ok(page("Overview", &body)))
 }
 
-pub fn streams(catalog: &Catalog, query: &Query) -> Result<View, View> {
+pub fn streams(store: &Store, catalog: &Catalog, query: &Query) -> Result<View, View> {
     let category = query
         .get("category")
         .map(String::as_str)
@@ -200,8 +202,10 @@ pub fn streams(catalog: &Catalog, query: &Query) -> Result<View, View> {
     let after = query.get("after").map(String::as_str).unwrap_or_default();
     let page_size = 100;
     let found = catalog.streams_after(&prefix, after, page_size);
+    // A stream erased since the catalog counted it is not shown.
     let rows: Vec<Vec<String>> = found
         .iter()
+        .filter(|(name, _)| store.stream_version(name).is_some())
         .map(|(name, info)| {
             vec![
                 stream_link(name),
@@ -224,7 +228,7 @@ pub fn streams(catalog: &Catalog, query: &Query) -> Result<View, View> {
     if let (true, Some((last, _))) = (found.len() == page_size, found.last()) {
         let _ = write!(
             body,
-            "<p><a href=\"/streams?prefix={}&after={}\">Next streams</a></p>",
+            "<p><a href=\"/streams?prefix={}&amp;after={}\">Next streams</a></p>",
             url(&prefix),
             url(last)
         );
@@ -232,7 +236,10 @@ pub fn streams(catalog: &Catalog, query: &Query) -> Result<View, View> {
     Ok(View::ok(page("Streams", &body)))
 }
 
-pub fn stream(store: &Store, name: &str, query: &Query) -> Result<View, View> {
+pub fn stream(store: &Store, query: &Query) -> Result<View, View> {
+    let Some(name) = query.get("name").map(String::as_str) else {
+        return Err(View::error(400, "which stream? /stream?name=…"));
+    };
     let Some(last_version) = store.try_stream_version(name).map_err(failed)? else {
         return Err(View::error(
             404,
@@ -255,20 +262,23 @@ pub fn stream(store: &Store, name: &str, query: &Query) -> Result<View, View> {
             .collect::<annals::Result<_>>()
     }
     .map_err(failed)?;
-    let base = format!("/stream/{}", url(name));
+    let base = format!("/stream?name={}", url(name));
     let mut body = format!(
-        "<p>Last version {last_version}. <a href=\"{base}\">Oldest first</a> · <a href=\"{base}?dir=back\">Newest first</a></p>"
+        "<p>Last version {last_version}. <a href=\"{base}\">Oldest first</a> · <a href=\"{base}&amp;dir=back\">Newest first</a></p>"
     );
     body.push_str(&table(&EVENT_HEADERS, &event_rows(&events)));
-    if events.len() == limit {
-        if let Some(last) = events.last() {
-            let (from, dir) = if backward {
-                (last.version().saturating_sub(1), "&dir=back")
-            } else {
-                (last.version() + 1, "")
-            };
-            let _ = write!(body, "<p><a href=\"{base}?from={from}{dir}\">More</a></p>");
+    let more = match events.last() {
+        Some(last) if events.len() == limit && backward => last
+            .version()
+            .checked_sub(1)
+            .map(|v| format!("&amp;from={v}&amp;dir=back")),
+        Some(last) if events.len() == limit && last.version() < last_version => {
+            Some(format!("&amp;from={}", last.version() + 1))
         }
+        _ => None,
+    };
+    if let Some(more) = more {
+        let _ = write!(body, "<p><a href=\"{base}{more}\">More</a></p>");
     }
     Ok(View::ok(page(&format!("Stream {name}"), &body)))
 }
@@ -335,11 +345,11 @@ pub fn search(store: &Store, catalog: &Catalog, query: &Query) -> Result<View, V
         }
     };
     let (since, until) = (parse("since")?, parse("until")?);
-    let from = match (number(query, "from")?, since) {
-        (Some(from), _) => from,
-        (None, Some(since)) => store.position_at(since).map_err(failed)?,
-        (None, None) => 0,
+    let since_position = match since {
+        Some(since) => store.position_at(since).map_err(failed)?,
+        None => 0,
     };
+    let from = number(query, "from")?.unwrap_or(0).max(since_position);
     let limit = 50;
     let before_until = |ev: &annals::Result<RecordedEvent>| match (ev, until) {
         (Ok(ev), Some(until)) => ev.timestamp() < until,
@@ -387,8 +397,9 @@ pub fn search(store: &Store, catalog: &Catalog, query: &Query) -> Result<View, V
     if let (true, Some(last)) = (events.len() == limit, events.last()) {
         let _ = write!(
             body,
-            "<p><a href=\"/search?type={}&until={}&from={}\">More</a></p>",
+            "<p><a href=\"/search?type={}&amp;since={}&amp;until={}&amp;from={}\">More</a></p>",
             url(event_type),
+            url(query.get("since").map(String::as_str).unwrap_or_default()),
             url(query.get("until").map(String::as_str).unwrap_or_default()),
             last.position() + 1
         );
