@@ -2,7 +2,7 @@
 //! pass over the log when the server starts, then only the events appended since the last
 //! request. No request scans the whole log.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
 use annals::Store;
@@ -19,7 +19,9 @@ pub struct StreamInfo {
 pub struct Catalog {
     /// Every event before it is counted.
     pub scanned_to: u64,
-    pub streams: BTreeMap<String, StreamInfo>,
+    /// Counted by name (a hash lookup per event), and the names in order for the list.
+    pub streams: HashMap<String, StreamInfo>,
+    pub names: BTreeSet<String>,
     pub types: BTreeMap<String, u64>,
     /// Events appended per minute (by their timestamps), keyed by minutes since the epoch.
     pub per_minute: BTreeMap<u64, u64>,
@@ -43,6 +45,7 @@ impl Catalog {
                         last_version: ev.version(),
                     };
                     self.streams.insert(ev.stream().to_string(), info);
+                    self.names.insert(ev.stream().to_string());
                 }
             }
             match self.types.get_mut(ev.event_type()) {
@@ -75,9 +78,10 @@ impl Catalog {
         } else {
             Bound::Included(prefix)
         };
-        self.streams
+        self.names
             .range::<str, _>((start, Bound::Unbounded))
-            .take_while(|(name, _)| name.starts_with(prefix))
+            .take_while(|name| name.starts_with(prefix))
+            .filter_map(|name| Some((name, self.streams.get(name)?)))
             .take(limit)
             .collect()
     }
