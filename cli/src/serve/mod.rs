@@ -166,8 +166,21 @@ pub fn serve(dir: &Path, listen: &str, allow_remote: bool) -> CliResult<ExitCode
         );
     }
     let store = Store::open_read_only(dir).map_err(|e| e.to_string())?;
+    // One pass over the log for what no index answers (stream names, counts per type and
+    // minute); on a large store it takes a while, so say so.
+    let started = Instant::now();
+    eprintln!(
+        "reading {} events to list streams and count types…",
+        store.next_position()
+    );
     let mut catalog = Catalog::default();
     catalog.update(&store)?;
+    eprintln!(
+        "{} streams, {} event types, in {:.1?}",
+        catalog.streams.len(),
+        catalog.types.len(),
+        started.elapsed()
+    );
     let app = Arc::new(App {
         store,
         catalog: Mutex::new(catalog),
