@@ -92,15 +92,8 @@ impl Copy {
     }
 
     /// Queues `out`, one output of `ev`, unless the destination holds it already.
-    fn push(&mut self, ev: &RecordedEvent, mut out: EventData, first: bool) -> Result<()> {
-        // Ids and timestamps stay unless the transform set them (the id only on the first
-        // output of an event: a stream holds an id once).
-        if out.timestamp.is_none() {
-            out.timestamp = Some(ev.timestamp());
-        }
-        if out.id.is_none() && first {
-            out.id = ev.id();
-        }
+    fn push(&mut self, ev: &RecordedEvent, out: EventData, first: bool) -> Result<()> {
+        let out = carried_over(ev, out, first);
         if self.skip > 0 {
             self.skip -= 1;
             return self.check_copied(ev, &out);
@@ -234,6 +227,17 @@ impl Store {
     }
 }
 
+/// `out`, an output of `ev`, with what a copy keeps of `ev`: its timestamp and id, unless
+/// the transform set them (the id only on the `first` output of an event: a stream holds an
+/// id once).
+fn carried_over(ev: &RecordedEvent, mut out: EventData, first: bool) -> EventData {
+    out.timestamp.get_or_insert(ev.timestamp());
+    if out.id.is_none() && first {
+        out.id = ev.id();
+    }
+    out
+}
+
 /// Counts one event in and `out` events out under `key` (allocating the key once).
 fn count(map: &mut BTreeMap<String, (u64, u64)>, key: &str, out: u64) {
     match map.get_mut(key) {
@@ -301,11 +305,8 @@ impl Store {
                 break;
             }
             check.events_in += 1;
-            for (i, mut out) in transform(&ev).into_iter().enumerate() {
-                out.timestamp.get_or_insert(ev.timestamp());
-                if out.id.is_none() && i == 0 {
-                    out.id = ev.id();
-                }
+            for (i, out) in transform(&ev).into_iter().enumerate() {
+                let out = carried_over(&ev, out, i == 0);
                 let version = next_version.entry(ev.stream().to_string()).or_insert(0);
                 let found = dst.read_stream(ev.stream(), *version).next().transpose()?;
                 let problem = match found {
