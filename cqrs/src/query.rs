@@ -76,8 +76,7 @@ impl<A: Aggregate> QueryFeed<A> {
     }
 
     fn subscribe(&self, from: u64) -> annals::Result<Subscription> {
-        check_type::<A, std::io::Error>()
-            .map_err(|e| annals::Error::InvalidInput(e.to_string()))?;
+        check_type::<A>()?;
         Ok(self.store.subscribe_all(from).category(A::TYPE))
     }
 

@@ -111,12 +111,12 @@ fn incomplete<E: std::error::Error>(stream: &str, why: String) -> AggregateError
 }
 
 /// `A::TYPE` as a stream category: non-empty, without the `-` that ends a category.
-pub(crate) fn check_type<A: Aggregate, E: std::error::Error>() -> Result<(), AggregateError<E>> {
+pub(crate) fn check_type<A: Aggregate>() -> annals::Result<()> {
     if A::TYPE.is_empty() || A::TYPE.contains('-') {
-        return Err(AggregateError::UnexpectedError(Box::new(annals::Error::InvalidInput(format!(
+        return Err(annals::Error::InvalidInput(format!(
             "aggregate type {:?}: must be non-empty and without '-' (it is the category of its streams)",
             A::TYPE
-        )))));
+        )));
     }
     Ok(())
 }
@@ -165,7 +165,7 @@ impl<A: Aggregate> EventStore<A> for AnnalsEventStore<A> {
         &self,
         aggregate_id: &str,
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        check_type::<A, A::Error>()?;
+        check_type::<A>().map_err(aggregate_error)?;
         self.store
             .read_stream(&stream_name::<A>(aggregate_id), 0)
             .map(|ev| decode(aggregate_id, &ev?))
@@ -177,7 +177,7 @@ impl<A: Aggregate> EventStore<A> for AnnalsEventStore<A> {
         &self,
         aggregate_id: &str,
     ) -> Result<AnnalsAggregateContext<A>, AggregateError<A::Error>> {
-        check_type::<A, A::Error>()?;
+        check_type::<A>().map_err(aggregate_error)?;
         let stream = stream_name::<A>(aggregate_id);
         if let Some(rules) = self.store.retention(&stream) {
             return Err(incomplete(
@@ -243,7 +243,7 @@ impl<A: Aggregate> EventStore<A> for AnnalsEventStore<A> {
         context: AnnalsAggregateContext<A>,
         metadata: HashMap<String, String>,
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        check_type::<A, A::Error>()?;
+        check_type::<A>().map_err(aggregate_error)?;
         if events.is_empty() {
             return Ok(Vec::new());
         }
