@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use annals::{EventData, ExpectedVersion, Store};
-use common::{percentile, Rng};
+use common::{median, percentile, Rng};
 
 const TYPE: &str = "QuestionAnswered";
 
@@ -109,11 +109,6 @@ fn run(
         outputs.into_iter().flat_map(|o| o.0).collect(),
         threads,
     )
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use annals::{Durability, EventData, ExpectedVersion, Options, Store};
-use common::{bench_events, percentile, segment_files, Rng};
+use common::{bench_events, median, percentile, segment_files, Rng};
 
 const STREAMS: u64 = 2_000;
 
@@ -65,11 +65,6 @@ fn copy_dir(from: &Path, to: &Path) {
 fn drop_caches() {
     let _ = std::process::Command::new("sync").status();
     let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Reads every sealed segment file of `dir` and writes it to a new file in `out`, synced.

@@ -6,18 +6,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use annals::{Durability, EventData, ExpectedVersion, Options, RecordedEvent, Store};
-use common::{bench_events, interleaved_store};
+use common::{bench_events, interleaved_store, median};
 
 fn identity(ev: &RecordedEvent) -> Vec<EventData> {
     vec![EventData::new(ev.event_type(), ev.payload().to_vec()).metadata(ev.metadata().to_vec())]
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort_unstable();
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use annals::{Durability, EventData, ExpectedVersion, Options, Store};
-use common::{anon_bytes, bench_events, cached_data_set, Rng};
+use common::{anon_bytes, bench_events, cached_data_set, median, Rng};
 
 /// Schools; each student stream is `school{s}-student{n}`, category `school{s}`.
 const SCHOOLS: u64 = 64;
@@ -48,11 +48,6 @@ fn build(dir: &Path, events: u64) {
     for r in store.append_many(batch.drain(..)).expect("append_many") {
         r.expect("append");
     }
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort_unstable();
-    v[v.len() / 2]
 }
 
 fn tix_bytes(dir: &Path) -> u64 {

@@ -26,7 +26,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use annals::{Durability, EventData, ExpectedVersion, Options, Store};
-use common::{anon_bytes, cached_data_set, percentile, segment_files, Rng};
+use common::{anon_bytes, cached_data_set, median, percentile, segment_files, Rng};
 
 const CHILD_ENV: &str = "ANNALS_W8_CHILD";
 const RUNS: usize = 5;
@@ -136,11 +136,6 @@ fn open_in_child(dir: &Path) -> (f64, u64, i64) {
         next().parse().expect("bytes"),
         next().parse().expect("position"),
     )
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Opens `RUNS` times (after `before` each time), printing the median.

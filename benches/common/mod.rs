@@ -112,6 +112,12 @@ pub fn anon_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// The middle value of `samples` (the upper one of an even count).
+pub fn median<T: PartialOrd + Copy>(mut samples: Vec<T>) -> T {
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    samples[samples.len() / 2]
+}
+
 /// The p-th percentile (0..=100) of `samples`, sorting them.
 pub fn percentile(samples: &mut [std::time::Duration], p: usize) -> std::time::Duration {
     samples.sort_unstable();
