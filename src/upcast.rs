@@ -34,6 +34,11 @@ impl Upcasters {
         Arc::make_mut(&mut self.0).push((event_type, upcast));
     }
 
+    /// Whether no upcaster is registered.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The event `view` as readers get it: copied, then upcast. Upcasters run in the order
     /// they were registered, each at most once on an event; when one returns a new shape,
     /// those (not run yet) registered for its new type run on it, so `v1 → v2` then

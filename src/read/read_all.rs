@@ -22,7 +22,9 @@ use crate::upcast::Upcasters;
 pub struct ReadAll {
     snapshot: Snapshot,
     at: Position,
-    upcasters: Upcasters,
+    /// `None` without upcasters: then a read does no work for them per event (it clones
+    /// this for each event it yields, to apply them beside the view it borrows).
+    upcasters: Option<Upcasters>,
 }
 
 /// Where a [`ReadAll`] is in its snapshot.
@@ -57,13 +59,13 @@ impl ReadAll {
         ReadAll {
             snapshot,
             at,
-            upcasters: Upcasters::default(),
+            upcasters: None,
         }
     }
 
     /// The read with `upcasters` applied to the events it yields.
     pub(crate) fn upcasting(mut self, upcasters: Upcasters) -> Self {
-        self.upcasters = upcasters;
+        self.upcasters = (!upcasters.is_empty()).then_some(upcasters);
         self
     }
 
@@ -85,8 +87,9 @@ impl ReadAll {
         } else {
             // The segment being read was rewritten (compaction or erasure) and its offsets
             // changed: find the next position anew, positions never change.
-            let upcasters = std::mem::take(&mut self.upcasters);
-            *self = ReadAll::new(newer, self.next_position()).upcasting(upcasters);
+            let upcasters = self.upcasters.take();
+            *self = ReadAll::new(newer, self.next_position());
+            self.upcasters = upcasters;
         }
     }
 
@@ -225,7 +228,11 @@ impl Iterator for ReadAll {
 
     fn next(&mut self) -> Option<Self::Item> {
         let upcasters = self.upcasters.clone();
-        self.next_view()
-            .map(|view| view.and_then(|view| upcasters.record(&view)))
+        self.next_view().map(|view| {
+            view.and_then(|view| match &upcasters {
+                Some(upcasters) => upcasters.record(&view),
+                None => Ok(RecordedEvent::from_view(&view)),
+            })
+        })
     }
 }
